@@ -1,0 +1,1 @@
+"""Users, roles, passwords, login sessions and API tokens."""

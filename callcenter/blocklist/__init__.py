@@ -1,0 +1,1 @@
+"""Numbers that never get through: exact numbers, prefixes and anonymous callers."""

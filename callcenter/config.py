@@ -1,0 +1,164 @@
+"""The settings object: one typed place for every knob, read once at start-up.
+
+Sources, lowest to highest priority: the defaults below, `config/default.toml`, the TOML
+file named by `CALLCENTER_CONFIG` (if any), then `CALLCENTER_*` environment variables.
+Nothing reads settings at import time; `load_settings()` is called by the CLI and the ASGI
+entry point, and tests build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = PROJECT_DIR / "config" / "default.toml"
+ENV_PREFIX = "CALLCENTER_"
+
+# The async drivers we run on, keyed by the backend name in a URL.
+_ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message is one line that names it."""
+
+
+class Settings(BaseSettings):
+    """Everything the app, the worker and the CLI need to know about their surroundings."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr | None = None
+
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: SecretStr = SecretStr("change-me")
+    twilio_api_key_sid: str | None = None
+    twilio_api_key_secret: SecretStr | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+    twilio_phone_number: str | None = None
+
+    recordings_dir: Path = Path("recordings")
+    vosk_model_path: Path | None = None
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "support@example.com"
+    smtp_starttls: bool = False
+
+    worker_backend: Literal["sqlite", "redis"] = "sqlite"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_seconds: int = Field(default=900, ge=1)
+    session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_database_url(cls, value: str) -> str:
+        """Accept plain `postgresql://` / `sqlite:///` URLs and pin them to our async drivers."""
+        if value == "":
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                f"{value!r} is not a database URL (expected e.g. "
+                "sqlite+aiosqlite:///data/callcenter.db or postgresql+asyncpg://user@host/db)"
+            ) from None
+        backend = url.get_backend_name()
+        if backend not in _ASYNC_DRIVERS:
+            raise ValueError(f"{backend!r} databases are not supported (use sqlite or postgresql)")
+        url = url.set(drivername=f"{backend}+{_ASYNC_DRIVERS[backend]}")
+        return url.render_as_string(hide_password=False)
+
+    @field_validator("public_base_url", "twilio_api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        """Webhook signatures are computed over this URL, so it must be exact and absolute."""
+        if not value.startswith(("http://", "https://")) or value[-3:] == "://":
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _derived_defaults(self) -> Settings:
+        """Fill in what depends on the data dir, so one setting moves all local state."""
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'callcenter.db'}"
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [DEFAULT_CONFIG_FILE]
+        if extra := os.environ.get(f"{ENV_PREFIX}CONFIG"):
+            files.append(Path(extra))
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=[f for f in files if f.exists()])
+        return (init_settings, env_settings, toml)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry `Secure` whenever users reach us over TLS, even behind a proxy."""
+        return self.public_base_url.startswith("https://")
+
+    def session_secret(self) -> str:
+        """The key that signs session cookies: configured, or made once and kept in the data dir.
+
+        Keeping a generated key on disk means a single-machine install works out of the box and
+        logins survive restarts; several instances must share one configured key.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def describe_error(error: ValidationError) -> str:
+    """Turn pydantic's report into one line that names the environment variable to fix."""
+    first = error.errors()[0]
+    name = ".".join(str(part) for part in first["loc"]) or "settings"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"unknown setting {name!r} in a config file"
+    return f"setting {ENV_PREFIX}{name.upper()} ({name}): {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings, raising SettingsError with one readable line when they are wrong."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(describe_error(error)) from None

@@ -1,0 +1,1 @@
+"""Customers and the identities (phone, email, chat id) that recognise them."""

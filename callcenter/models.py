@@ -1,0 +1,23 @@
+"""Every domain's models, imported together so the metadata (and Alembic) sees all tables."""
+
+from callcenter.accounts.models import ApiToken, User
+from callcenter.audit.models import AuditEntry
+from callcenter.blocklist.models import BlocklistEntry
+from callcenter.customers.models import Customer, Identity
+from callcenter.db import Base
+from callcenter.telephony.models import Call, CallEvent
+from callcenter.tickets.models import Ticket, TicketEvent
+
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "BlocklistEntry",
+    "Call",
+    "CallEvent",
+    "Customer",
+    "Identity",
+    "Ticket",
+    "TicketEvent",
+    "User",
+]

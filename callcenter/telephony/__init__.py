@@ -1,0 +1,1 @@
+"""Twilio voice: webhooks, their signatures, calls and their status callbacks."""

@@ -1,0 +1,1 @@
+"""Tickets and their timelines: every call, email, chat and text lands on one."""
