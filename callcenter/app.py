@@ -1,0 +1,113 @@
+"""The application factory: settings -> database -> logging -> blueprints.
+
+No module-level app and no settings read at import: `create_app(settings)` is the only way
+in, so tests, the demo and several instances each build their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from pathlib import Path
+
+from quart import Quart, Response, g, request, send_from_directory
+from quart_schema import QuartSchema, hide
+
+from callcenter import errors, logs
+from callcenter.accounts import auth
+from callcenter.accounts.views import api_bp as accounts_api
+from callcenter.accounts.views import pages as accounts_pages
+from callcenter.config import PROJECT_DIR, Settings
+from callcenter.db import create_engine, create_sessionmaker
+from callcenter.web import context
+from callcenter.web.views import bp as web_pages
+
+log = logging.getLogger("callcenter.http")
+
+# Front-end packages installed from npm (package.json), served by the app itself.
+NODE_MODULES = PROJECT_DIR / "node_modules"
+VENDORED = {"swagger-ui": NODE_MODULES / "swagger-ui-dist"}
+
+
+def create_app(settings: Settings) -> Quart:
+    app = Quart(
+        __name__,
+        template_folder=str(Path(__file__).parent / "web" / "templates"),
+        static_folder=str(Path(__file__).parent / "web" / "static"),
+    )
+    app.secret_key = settings.session_secret()
+    app.config.update(
+        SESSION_COOKIE_NAME="callcenter_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(seconds=settings.session_max_age_seconds),
+        QUART_SCHEMA_SWAGGER_JS_URL="/vendor/swagger-ui/swagger-ui-bundle.js",
+        QUART_SCHEMA_SWAGGER_CSS_URL="/vendor/swagger-ui/swagger-ui.css",
+    )
+    engine = create_engine(settings.database_url)
+    app.extensions["callcenter"] = context.AppState(
+        settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine)
+    )
+
+    QuartSchema(
+        app,
+        openapi_path="/openapi.json",
+        swagger_ui_path="/api/docs",
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        info={"title": "callcenter API", "version": "0.1.0"},
+        security_schemes={
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "cookie": {"type": "apiKey", "in_": "cookie", "name": "callcenter_session"},
+        },
+        security=[{"bearer": []}, {"cookie": []}],
+    )
+    _register_request_ids(app)
+    context.register(app)
+    auth.register(app)
+    errors.register(app)
+    for blueprint in (web_pages, accounts_pages, accounts_api):
+        app.register_blueprint(blueprint)
+    _register_vendor(app)
+
+    @app.after_serving
+    async def _dispose() -> None:
+        await engine.dispose()
+
+    return app
+
+
+def _register_request_ids(app: Quart) -> None:
+    """A request id on every log line and response, taken from a proxy's header when sent."""
+
+    @app.before_request
+    async def _start() -> None:
+        rid = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex[:16]
+        g.request_token = logs.request_id.set(rid)
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    async def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = logs.request_id.get()
+        started = g.get("request_started", time.perf_counter())
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        log.info(
+            "http.request",
+            extra={"method": request.method, "path": request.path,
+                   "status": response.status_code, "ms": elapsed_ms},
+        )
+        return response
+
+
+def _register_vendor(app: Quart) -> None:
+    @app.get("/vendor/<package>/<path:filename>")
+    @hide
+    async def vendor(package: str, filename: str) -> Response:
+        """Serve an npm package's files; unknown packages 404 like any missing file."""
+        root = VENDORED.get(package)
+        if root is None:
+            return Response("not found", status=404)
+        return await send_from_directory(root, filename)

@@ -1,0 +1,183 @@
+"""The `callcenter` command: serve, worker, database migrations, users, the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from callcenter import logs, migrate
+from callcenter.accounts import service as accounts
+from callcenter.accounts.models import Role
+from callcenter.config import Settings, SettingsError, load_settings
+from callcenter.db import create_engine, create_sessionmaker, transaction
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    """Settings for a command, or one clear line and exit status 2 when they are wrong."""
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        click.echo(f"callcenter: {error}", err=True)
+        sys.exit(2)
+    logs.configure(level=settings.log_level, fmt=settings.log_format)
+    return settings
+
+
+def _fail(message: str) -> None:
+    click.echo(f"callcenter: {message}", err=True)
+    sys.exit(1)
+
+
+def _with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(session)` in one transaction: the CLI command is the boundary."""
+
+    async def run() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            async with transaction(create_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+async def _check_database(settings: Settings) -> str | None:
+    """Why the app cannot start on this database, or None when it is reachable and migrated."""
+    engine = create_engine(settings.database_url)
+    try:
+        current = await migrate.current_revision(engine)
+    except Exception as error:  # the driver's own message is the useful part
+        return f"setting CALLCENTER_DATABASE_URL: cannot reach the database ({error})"
+    finally:
+        await engine.dispose()
+    if current != migrate.head_revision():
+        return "the database schema is not up to date: run `callcenter db upgrade`"
+    return None
+
+
+@click.group()
+@click.version_option(package_name="callcenter")
+def main() -> None:
+    """callcenter: an open-source contact centre on Twilio."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the web app and Twilio webhooks with Hypercorn (uvloop workers)."""
+    from hypercorn.config import Config
+    from hypercorn.run import run
+
+    settings = _settings()
+    if problem := asyncio.run(_check_database(settings)):
+        _fail(problem)
+    config = Config()
+    config.application_path = "callcenter.asgi:app"
+    config.bind = [f"{host}:{port}"]
+    config.workers = workers
+    config.worker_class = "uvloop"
+    config.accesslog = None
+    click.echo(f"callcenter: serving on http://{host}:{port} for {settings.public_base_url}")
+    sys.exit(run(config))
+
+
+@main.command()
+@click.option("--threads", default=2, show_default=True, type=int, help="Worker threads.")
+def worker(threads: int) -> None:
+    """Run the background worker (transcription, retries, timers)."""
+    from callcenter.worker import build_huey
+
+    settings = _settings()
+    huey = build_huey(settings)
+    click.echo(f"callcenter: worker on the {settings.worker_backend} queue, {threads} threads")
+    huey.create_consumer(workers=threads, worker_type="thread").run()
+
+
+@main.group()
+def db() -> None:
+    """Database schema migrations."""
+
+
+@db.command()
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    """Upgrade the schema (to the newest revision by default)."""
+    settings = _settings()
+    migrate.upgrade(settings.database_url, revision)
+    click.echo(f"callcenter: database upgraded to {revision}")
+
+
+@db.command()
+@click.argument("revision", default="-1")
+def downgrade(revision: str) -> None:
+    """Downgrade the schema by one revision, or to REVISION ("base" empties it)."""
+    settings = _settings()
+    migrate.downgrade(settings.database_url, revision)
+    click.echo(f"callcenter: database downgraded to {revision}")
+
+
+@main.group()
+def user() -> None:
+    """Users and their API tokens."""
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != password:
+        _fail("the passwords differ")
+    return password
+
+
+@user.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--name", default="", help="Display name.")
+@click.option("--password-stdin", is_flag=True, help="Read the password as one line of stdin.")
+def user_add(email: str, role: str, name: str, password_stdin: bool) -> None:
+    """Add a user with a role; the password is asked for, never passed as an argument."""
+    settings = _settings()
+    password = _read_password(password_stdin)
+
+    async def work(session: Any) -> int:
+        created = await accounts.create_user(
+            session, email=email, role=Role(role), password=password, name=name
+        )
+        return created.id
+
+    try:
+        user_id = _with_session(settings, work)
+    except accounts.AccountError as error:
+        _fail(str(error))
+    click.echo(f"callcenter: added {role} {email} (id {user_id})")
+
+
+@user.command("token")
+@click.argument("email")
+@click.option("--name", default="cli", show_default=True, help="What the token is for.")
+def user_token(email: str, name: str) -> None:
+    """Make a new API token for a user and print it (as the last line). It is shown once."""
+    settings = _settings()
+
+    async def work(session: Any) -> str | None:
+        found = await accounts.get_by_email(session, email=email)
+        if found is None:
+            return None
+        return await accounts.create_token(session, user=found, name=name)
+
+    token = _with_session(settings, work)
+    if token is None:
+        _fail(f"no user with email {email}")
+    click.echo("callcenter: new API token (store it now; it cannot be shown again):")
+    click.echo(token)

@@ -1,0 +1,1 @@
+"""Layout templates, static assets and what every page and route shares."""
