@@ -13,7 +13,10 @@ import datetime as dt
 import functools
 import hashlib
 import itertools
+import re
 
+from quart import Response
+from quart.testing import QuartClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,3 +76,21 @@ async def make_token(
         row.revoked_at = utcnow()
         await session.flush()
     return token
+
+
+def csrf_from(page: str) -> str:
+    """The CSRF token from a page's hidden form field."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "no csrf_token field on the page"
+    return found.group(1)
+
+
+async def sign_in(
+    client: QuartClient, *, email: str, password: str = DEFAULT_PASSWORD, next: str = ""
+) -> Response:
+    """Sign in through the login form, as a browser would: GET the form, POST it back."""
+    page = await (await client.get("/login")).get_data(as_text=True)
+    form = {"email": email, "password": password, "csrf_token": csrf_from(page)}
+    if next:
+        form["next"] = next
+    return await client.post("/login", form=form)
