@@ -15,12 +15,17 @@ from pathlib import Path
 from quart import Quart, Response, g, request, send_from_directory
 from quart_schema import QuartSchema, hide
 
-from callcenter import errors, logs
+from callcenter import errors, flows, logs
 from callcenter.accounts import auth
 from callcenter.accounts.views import api_bp as accounts_api
 from callcenter.accounts.views import pages as accounts_pages
 from callcenter.config import PROJECT_DIR, Settings
 from callcenter.db import create_engine, create_sessionmaker
+from callcenter.ivr import flow as ivr_flow
+from callcenter.routing.views import bp as routing_api
+from callcenter.telephony.gateway import TwilioGateway
+from callcenter.telephony.urls import VoiceUrls
+from callcenter.telephony.views import bp as telephony_hooks
 from callcenter.web import context
 from callcenter.web.views import bp as web_pages
 
@@ -48,8 +53,17 @@ def create_app(settings: Settings) -> Quart:
         QUART_SCHEMA_SWAGGER_CSS_URL="/vendor/swagger-ui/swagger-ui.css",
     )
     engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    gateway = TwilioGateway(settings)
+    telephony = flows.Telephony(
+        flow=ivr_flow.load(settings.ivr_flow_path),
+        urls=VoiceUrls(settings.public_base_url),
+        gateway=gateway,
+        sessionmaker=sessionmaker,
+        agent_ring_seconds=settings.agent_ring_seconds,
+    )
     app.extensions["callcenter"] = context.AppState(
-        settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine)
+        settings=settings, engine=engine, sessionmaker=sessionmaker, telephony=telephony
     )
 
     QuartSchema(
@@ -69,12 +83,13 @@ def create_app(settings: Settings) -> Quart:
     context.register(app)
     auth.register(app)
     errors.register(app)
-    for blueprint in (web_pages, accounts_pages, accounts_api):
+    for blueprint in (web_pages, accounts_pages, accounts_api, routing_api, telephony_hooks):
         app.register_blueprint(blueprint)
     _register_vendor(app)
 
     @app.after_serving
     async def _dispose() -> None:
+        await gateway.close()
         await engine.dispose()
 
     return app

@@ -15,6 +15,7 @@ from callcenter.accounts import service as accounts
 from callcenter.accounts.models import Role
 from callcenter.config import Settings, SettingsError, load_settings
 from callcenter.db import create_engine, create_sessionmaker, transaction
+from callcenter.ivr import flow as ivr_flow
 
 T = TypeVar("T")
 
@@ -81,6 +82,10 @@ def serve(host: str, port: int, workers: int) -> None:
     settings = _settings()
     if problem := asyncio.run(_check_database(settings)):
         _fail(problem)
+    try:
+        ivr_flow.load(settings.ivr_flow_path)
+    except (OSError, ivr_flow.FlowError) as error:
+        _fail(f"setting CALLCENTER_IVR_FLOW_PATH: {settings.ivr_flow_path}: {error}")
     config = Config()
     config.application_path = "callcenter.asgi:app"
     config.bind = [f"{host}:{port}"]

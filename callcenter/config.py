@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     twilio_api_base_url: str = "https://api.twilio.com"
     twilio_phone_number: str | None = None
 
+    ivr_flow_path: Path = PROJECT_DIR / "ivr" / "default.yaml"
+    agent_ring_seconds: int = Field(default=20, ge=5, le=120)
+
     recordings_dir: Path = Path("recordings")
     vosk_model_path: Path | None = None
 

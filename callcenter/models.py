@@ -5,10 +5,12 @@ from callcenter.audit.models import AuditEntry
 from callcenter.blocklist.models import BlocklistEntry
 from callcenter.customers.models import Customer, Identity
 from callcenter.db import Base
+from callcenter.routing.models import Agent, Reservation
 from callcenter.telephony.models import Call, CallEvent
 from callcenter.tickets.models import Ticket, TicketEvent
 
 __all__ = [
+    "Agent",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -17,6 +19,7 @@ __all__ = [
     "CallEvent",
     "Customer",
     "Identity",
+    "Reservation",
     "Ticket",
     "TicketEvent",
     "User",

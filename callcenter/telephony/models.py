@@ -44,6 +44,17 @@ _FINAL = {
 }
 
 
+class Outcome(enum.StrEnum):
+    """How a call ended for the caller, as supervisors and reports count it."""
+
+    blocked = "blocked"
+    answered = "answered"
+    abandoned = "abandoned"
+    voicemail = "voicemail"
+    left_in_ivr = "left-in-ivr"
+    failed = "failed"
+
+
 class Call(CreatedAtMixin, Base):
     """One customer call (Twilio's parent leg), with what happened to it."""
 
@@ -64,7 +75,8 @@ class Call(CreatedAtMixin, Base):
     # The highest status-callback SequenceNumber applied, so late callbacks cannot undo newer ones.
     status_sequence: Mapped[int] = mapped_column(default=-1)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
-    queue: Mapped[str | None] = mapped_column(String(100))
+    queue: Mapped[str | None] = mapped_column(String(100), index=True)
+    queue_sid: Mapped[str | None] = mapped_column(String(34))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     outcome: Mapped[str | None] = mapped_column(String(30))
     started_at: Mapped[dt.datetime]

@@ -1,0 +1,168 @@
+"""The shape of an IVR flow, and the checks that refuse a broken one before a caller hits it.
+
+A flow is a set of named nodes and a start node. Each node is one step a caller takes:
+hear something (`say`), choose (`menu`), wait for an agent (`queue`), leave a message
+(`voicemail`) or be let go (`hangup`). Flows live as YAML in `ivr/`; the JSON Schema in
+`ivr/flow.schema.json` is generated from these models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+NodeId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+class FlowError(ValueError):
+    """A flow that cannot be used; names the node and the reason, for the admin to fix."""
+
+    def __init__(self, node: str | None, reason: str) -> None:
+        self.node = node
+        self.reason = reason
+        super().__init__(f"node {node!r}: {reason}" if node else reason)
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SayNode(_Node):
+    type: Literal["say"]
+    text: str = Field(min_length=1)
+    next: NodeId
+
+
+class MenuOption(_Node):
+    digits: str = Field(pattern=r"^[0-9*#]{1,4}$")
+    words: list[str] = []
+    next: NodeId
+
+
+class MenuNode(_Node):
+    type: Literal["menu"]
+    prompt: str = Field(min_length=1)
+    options: list[MenuOption] = Field(min_length=1)
+    timeout: int = Field(default=5, ge=1, le=60)
+    attempts: int = Field(default=3, ge=1, le=10)
+    invalid: str = "Sorry, that is not one of the choices."
+    no_input: NodeId
+    speech: bool = True
+
+
+class QueueNode(_Node):
+    type: Literal["queue"]
+    queue: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")
+    max_wait: int = Field(default=600, ge=10, le=4 * 3600)
+    announce_every: int = Field(default=30, ge=5, le=600)
+    no_agents: NodeId
+
+
+class VoicemailNode(_Node):
+    type: Literal["voicemail"]
+    prompt: str = Field(min_length=1)
+    max_length: int = Field(default=120, ge=5, le=3600)
+    thanks: str = "Thank you, we will get back to you. Goodbye."
+
+
+class HangupNode(_Node):
+    type: Literal["hangup"]
+    text: str = ""
+
+
+Node = Annotated[
+    SayNode | MenuNode | QueueNode | VoicemailNode | HangupNode, Field(discriminator="type")
+]
+
+
+class Flow(_Node):
+    name: str
+    language: str = "en-US"
+    voice: str | None = None
+    start: NodeId
+    nodes: dict[NodeId, Node]
+    # What a caller hears when something breaks on our side; must never depend on a node.
+    apology: str = "We are sorry, something went wrong on our side."
+
+    @model_validator(mode="after")
+    def _check_graph(self) -> Flow:
+        check(self)
+        return self
+
+    def node(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+
+def _targets(node: SayNode | MenuNode | QueueNode | VoicemailNode | HangupNode) -> list[str]:
+    if isinstance(node, SayNode):
+        return [node.next]
+    if isinstance(node, MenuNode):
+        return [option.next for option in node.options] + [node.no_input]
+    if isinstance(node, QueueNode):
+        return [node.no_agents]
+    return []
+
+
+def check(flow: Flow) -> None:
+    """Refuse dangling references, ambiguous menus and loops a caller could never leave."""
+    if flow.start not in flow.nodes:
+        raise FlowError(None, f"the start node {flow.start!r} does not exist")
+    for node_id, node in flow.nodes.items():
+        for target in _targets(node):
+            if target not in flow.nodes:
+                raise FlowError(node_id, f"goes to {target!r}, which does not exist")
+        if isinstance(node, MenuNode):
+            seen: set[str] = set()
+            for option in node.options:
+                if option.digits in seen:
+                    raise FlowError(node_id, f"two options use the digits {option.digits!r}")
+                seen.add(option.digits)
+            words = [word.lower() for option in node.options for word in option.words]
+            if len(words) != len(set(words)):
+                raise FlowError(node_id, "two options listen for the same word")
+        if isinstance(node, QueueNode) and isinstance(flow.nodes[node.no_agents], QueueNode):
+            raise FlowError(node_id, "no_agents must not lead to another queue")
+    for node_id in flow.nodes:
+        _check_say_loop(flow, node_id)
+
+
+def _check_say_loop(flow: Flow, node_id: str) -> None:
+    """A chain of `say` nodes that comes back on itself would talk to a caller forever."""
+    seen: list[str] = []
+    current = node_id
+    while isinstance(node := flow.nodes[current], SayNode):
+        if current in seen:
+            raise FlowError(current, "say nodes loop back on themselves with no way out")
+        seen.append(current)
+        current = node.next
+
+
+def parse(text: str, *, source: str = "flow") -> Flow:
+    """A validated flow from YAML text, or FlowError naming the node and what is wrong."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise FlowError(None, f"{source} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise FlowError(None, f"{source} must be a mapping with name, start and nodes")
+    try:
+        return Flow.model_validate(data)
+    except ValidationError as error:
+        raise _as_flow_error(error) from None
+
+
+def _as_flow_error(error: ValidationError) -> FlowError:
+    first = error.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    if first["type"] == "value_error" and isinstance(first.get("ctx", {}).get("error"), FlowError):
+        return first["ctx"]["error"]
+    node = loc[1] if len(loc) > 1 and loc[0] == "nodes" else None
+    field = ".".join(loc[3:] if node else loc) or "flow"
+    return FlowError(node, f"{field}: {first['msg']}")
+
+
+def load(path: Path) -> Flow:
+    return parse(path.read_text(encoding="utf-8"), source=str(path))

@@ -1,0 +1,114 @@
+"""Turning a flow's nodes into the TwiML a caller hears.
+
+Consecutive `say` nodes are spoken in one document; a `menu` becomes a Gather whose
+action comes back to us with the node and attempt in the URL, so a call's place in the
+flow survives a restart and works on any instance.
+"""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from callcenter.ivr.flow import (
+    Flow,
+    HangupNode,
+    MenuNode,
+    MenuOption,
+    QueueNode,
+    SayNode,
+    VoicemailNode,
+)
+from callcenter.telephony.urls import VoiceUrls
+
+
+def say(response: VoiceResponse | Gather, flow: Flow, text: str) -> None:
+    attrs = {"language": flow.language}
+    if flow.voice:
+        attrs["voice"] = flow.voice
+    response.say(text, **attrs)
+
+
+def render(
+    flow: Flow,
+    node_id: str,
+    urls: VoiceUrls,
+    *,
+    attempt: int = 1,
+    response: VoiceResponse | None = None,
+    queue_open: bool = True,
+) -> VoiceResponse:
+    """The TwiML for reaching `node_id`, following `say` nodes into what comes after them.
+
+    `queue_open` False means nobody staffs the phones: a queue node then goes straight to
+    its `no_agents` node instead of leaving the caller to wait for no one.
+    """
+    response = response or VoiceResponse()
+    node = flow.node(node_id)
+    while isinstance(node, SayNode):
+        say(response, flow, node.text)
+        node_id, node = node.next, flow.node(node.next)
+    if isinstance(node, MenuNode):
+        gather = Gather(
+            input="dtmf speech" if node.speech else "dtmf",
+            num_digits=max(len(option.digits) for option in node.options),
+            timeout=node.timeout,
+            action=urls.ivr(node_id, attempt),
+            method="POST",
+            action_on_empty_result=True,
+            language=flow.language,
+            hints=", ".join(word for option in node.options for word in option.words) or None,
+        )
+        say(gather, flow, node.prompt)
+        response.append(gather)
+    elif isinstance(node, QueueNode):
+        if not queue_open:
+            return render(flow, node.no_agents, urls, response=response)
+        response.enqueue(
+            node.queue,
+            wait_url=urls.queue_wait(node_id),
+            wait_url_method="POST",
+            action=urls.queue_result(node_id),
+            method="POST",
+        )
+    elif isinstance(node, VoicemailNode):
+        say(response, flow, node.prompt)
+        response.record(
+            action=urls.voicemail(node_id),
+            method="POST",
+            max_length=node.max_length,
+            finish_on_key="#",
+            play_beep=True,
+            recording_status_callback=urls.recording_status(),
+        )
+        # Reached only when nothing was recorded: Twilio skips the action for silence.
+        say(response, flow, "We did not receive a message. Goodbye.")
+        response.hangup()
+    elif isinstance(node, HangupNode):
+        if node.text:
+            say(response, flow, node.text)
+        response.hangup()
+    return response
+
+
+def choose(node: MenuNode, *, digits: str, speech: str) -> MenuOption | None:
+    """The option a caller picked by key or by saying one of its words."""
+    if digits:
+        return next((option for option in node.options if option.digits == digits), None)
+    spoken = speech.lower()
+    for option in node.options:
+        if any(word.lower() in spoken.split() or word.lower() == spoken.strip()
+               for word in option.words):
+            return option
+    return None
+
+
+def wait_message(flow: Flow, node: QueueNode, *, position: int, first: bool) -> VoiceResponse:
+    """What a waiting caller hears each round of the wait loop: position, then a pause."""
+    response = VoiceResponse()
+    if first:
+        say(response, flow, "Our agents are helping other customers. Please stay on the line.")
+    if position > 0:
+        ordinal = "next" if position == 1 else f"number {position}"
+        say(response, flow, f"You are {ordinal} in line.")
+    response.pause(length=node.announce_every)
+    return response

@@ -1,0 +1,1 @@
+"""Queues, agents, their activity and the reservations that offer calls to them."""

@@ -1,0 +1,141 @@
+"""Agents' activity and reservations: who is free, who gets the next call, what they did.
+
+The longest-idle available agent gets the next call. Claiming an agent is one conditional
+UPDATE from `available` to `reserved`; only the instance whose UPDATE changed the row owns
+the offer, so several instances sharing PostgreSQL never double-book an agent.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.accounts.models import User
+from callcenter.db import utcnow
+from callcenter.routing.models import Activity, Agent, Reservation, ReservationStatus
+
+# Activities in which an agent counts as "staffing the phones" for the caller's sake.
+ONLINE = (Activity.available, Activity.reserved, Activity.busy)
+
+
+async def get_agent(session: AsyncSession, *, agent_id: int) -> Agent | None:
+    return await session.get(Agent, agent_id)
+
+
+async def agent_for_user(session: AsyncSession, *, user: User) -> Agent:
+    """The user's agent profile, made on first use with a softphone identity of its own."""
+    agent = await session.scalar(select(Agent).where(Agent.user_id == user.id))
+    if agent is None:
+        agent = Agent(user_id=user.id, client_identity=f"agent-{user.id}")
+        session.add(agent)
+        await session.flush()
+    return agent
+
+
+async def set_activity(session: AsyncSession, *, agent: Agent, activity: Activity) -> Agent:
+    """An agent's own choice of activity; going available makes them idle from now."""
+    if agent.activity != activity:
+        now = utcnow()
+        if activity == Activity.available and agent.activity in (Activity.offline, Activity.away):
+            agent.idle_since = now
+        agent.activity = activity
+        agent.activity_changed_at = now
+        await session.flush()
+    return agent
+
+
+async def agents_online(session: AsyncSession) -> int:
+    """How many agents are signed in to the phones (available, ringing or on a call)."""
+    count = await session.scalar(
+        select(func.count()).select_from(Agent).where(Agent.activity.in_(ONLINE))
+    )
+    return count or 0
+
+
+async def list_agents(session: AsyncSession) -> list[tuple[Agent, User]]:
+    rows = await session.execute(select(Agent, User).join(User).order_by(Agent.id))
+    return [(agent, user) for agent, user in rows.tuples()]
+
+
+async def claim_longest_idle(
+    session: AsyncSession, *, exclude: set[int] | None = None
+) -> Agent | None:
+    """Reserve the available agent idle the longest, skipping `exclude`; None if nobody is free."""
+    candidates = await session.scalars(
+        select(Agent.id)
+        .where(Agent.activity == Activity.available)
+        .order_by(Agent.idle_since, Agent.id)
+    )
+    for agent_id in candidates:
+        if exclude and agent_id in exclude:
+            continue
+        claimed = await session.execute(
+            update(Agent)
+            .where(Agent.id == agent_id, Agent.activity == Activity.available)
+            .values(activity=Activity.reserved, activity_changed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            agent = await session.get(Agent, agent_id, populate_existing=True)
+            return agent
+    return None
+
+
+async def release(session: AsyncSession, *, agent_id: int, after_call: bool) -> None:
+    """Put a reserved or busy agent back to available (not one who went offline meanwhile)."""
+    now = utcnow()
+    values: dict[str, object] = {"activity": Activity.available, "activity_changed_at": now}
+    if after_call:
+        values["idle_since"] = now
+    await session.execute(
+        update(Agent)
+        .where(Agent.id == agent_id, Agent.activity.in_((Activity.reserved, Activity.busy)))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_busy(session: AsyncSession, *, agent_id: int) -> None:
+    await session.execute(
+        update(Agent)
+        .where(Agent.id == agent_id)
+        .values(activity=Activity.busy, activity_changed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def create_reservation(session: AsyncSession, *, call_id: int, agent: Agent) -> Reservation:
+    reservation = Reservation(call_id=call_id, agent_id=agent.id)
+    session.add(reservation)
+    await session.flush()
+    return reservation
+
+
+async def get_reservation(session: AsyncSession, *, reservation_id: int) -> Reservation | None:
+    return await session.get(Reservation, reservation_id)
+
+
+async def open_reservation(session: AsyncSession, *, call_id: int) -> Reservation | None:
+    """The offer in flight for a call (ringing an agent, or answered), if any."""
+    return await session.scalar(
+        select(Reservation).where(
+            Reservation.call_id == call_id,
+            Reservation.status.in_((ReservationStatus.pending, ReservationStatus.accepted)),
+        )
+    )
+
+
+async def agents_who_declined(session: AsyncSession, *, call_id: int) -> set[int]:
+    """Agents who already let this call ring out or rejected it: not offered it again."""
+    rows = await session.scalars(
+        select(Reservation.agent_id).where(
+            Reservation.call_id == call_id,
+            Reservation.status.in_((ReservationStatus.rejected, ReservationStatus.timeout)),
+        )
+    )
+    return set(rows)
+
+
+def close_reservation(reservation: Reservation, *, status: ReservationStatus) -> None:
+    reservation.status = status
+    reservation.ended_at = utcnow()

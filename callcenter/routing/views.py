@@ -1,0 +1,77 @@
+"""The agents API: an agent sets their own activity; supervisors see everyone's."""
+
+from __future__ import annotations
+
+from quart import Blueprint
+from quart_schema import validate_request, validate_response
+
+from callcenter import api, flows
+from callcenter.accounts.auth import current_user, require_role
+from callcenter.accounts.models import Role, User
+from callcenter.errors import APIError
+from callcenter.routing import service as routing
+from callcenter.routing.models import Activity, Agent
+from callcenter.routing.schemas import ActivityIn, AgentList, AgentOut
+from callcenter.web.context import after_commit, db, state
+
+bp = Blueprint("routing_api", __name__, url_prefix="/api/agents")
+
+# Agents choose these themselves; `reserved` and `busy` are set by routing alone.
+SELF_SERVICE = {Activity.offline, Activity.available, Activity.away}
+
+
+def _out(agent: Agent, user: User) -> AgentOut:
+    return AgentOut(
+        id=agent.id,
+        user_id=user.id,
+        email=user.email,
+        client_identity=agent.client_identity,
+        activity=agent.activity,
+        activity_changed_at=agent.activity_changed_at,
+        idle_since=agent.idle_since,
+    )
+
+
+@bp.get("/me")
+@validate_response(AgentOut, 200)
+@validate_response(api.ErrorOut, 401)
+@require_role(Role.agent)
+async def read_my_agent() -> AgentOut:
+    """The signed-in user's agent profile: softphone identity and current activity."""
+    user = current_user()
+    assert user is not None
+    return _out(await routing.agent_for_user(db(), user=user), user)
+
+
+@bp.put("/me/activity")
+@validate_request(ActivityIn)
+@validate_response(AgentOut, 200)
+@validate_response(api.ErrorOut, 400)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 409)
+@require_role(Role.agent)
+async def set_my_activity(data: ActivityIn) -> AgentOut:
+    """Go available, away or offline. Going available may bring a waiting call at once."""
+    user = current_user()
+    assert user is not None
+    if data.activity not in SELF_SERVICE:
+        raise APIError(400, "invalid_activity", f"{data.activity.value} is set by routing only")
+    agent = await routing.agent_for_user(db(), user=user)
+    if agent.activity in (Activity.reserved, Activity.busy) and data.activity != Activity.offline:
+        raise APIError(409, "on_a_call", "finish the current call first")
+    await routing.set_activity(db(), agent=agent, activity=data.activity)
+    if data.activity == Activity.available:
+        after_commit(flows.dispatch, state().telephony)
+    return _out(agent, user)
+
+
+@bp.get("")
+@validate_response(AgentList, 200)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@require_role(Role.supervisor)
+async def list_agents() -> AgentList:
+    """Every agent and what they are doing now. Supervisors and admins."""
+    rows = await routing.list_agents(db())
+    return AgentList(items=[_out(agent, user) for agent, user in rows])

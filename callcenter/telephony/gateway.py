@@ -1,0 +1,125 @@
+"""The app's only way to Twilio's REST API: twilio-python's client on its async HTTP client.
+
+`twilio_api_base_url` points the same client at real Twilio or at the bundled emulator;
+nothing else changes. Errors come back as `GatewayError` so callers decide what a failed
+REST call means for the caller on the line.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from callcenter.config import Settings
+
+log = logging.getLogger("callcenter.telephony.gateway")
+
+
+class GatewayError(Exception):
+    """A REST call to Twilio failed; `code` is Twilio's error code when it sent one."""
+
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass
+class OutboundCall:
+    sid: str
+    status: str
+
+
+class TwilioGateway:
+    """A small interface over the REST calls routing needs, with one HTTP session per app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+
+    def _rest(self) -> Client:
+        """The client, made lazily inside the running loop (aiohttp binds its session to it)."""
+        if self._client is None:
+            settings = self._settings
+            if settings.twilio_api_key_sid and settings.twilio_api_key_secret:
+                username = settings.twilio_api_key_sid
+                password = settings.twilio_api_key_secret.get_secret_value()
+            else:
+                username = settings.twilio_account_sid
+                password = settings.twilio_auth_token.get_secret_value()
+            client = Client(
+                username,
+                password,
+                account_sid=settings.twilio_account_sid,
+                http_client=AsyncTwilioHttpClient(timeout=10),
+            )
+            client.api.base_url = settings.twilio_api_base_url
+            self._client = client
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.http_client.close()  # type: ignore[attr-defined]
+            self._client = None
+
+    async def call_client(
+        self,
+        *,
+        identity: str,
+        caller_id: str,
+        url: str,
+        status_callback: str,
+        ring_seconds: int,
+    ) -> OutboundCall:
+        """Ring an agent's softphone; the status callback reports answer, no-answer or reject."""
+        try:
+            call = await self._rest().calls.create_async(
+                to=f"client:{identity}",
+                from_=caller_id,
+                url=url,
+                status_callback=status_callback,
+                status_callback_event=["initiated", "ringing", "answered", "completed"],
+                timeout=ring_seconds,
+            )
+        except (TwilioRestException, TwilioException, OSError) as error:
+            raise _wrap(error, "calls.create") from error
+        return OutboundCall(sid=call.sid or "", status=call.status or "")
+
+    async def dequeue(self, *, queue_sid: str, call_sid: str, url: str) -> None:
+        """Take a waiting caller out of its queue and run `url`'s TwiML on the call."""
+        try:
+            await self._rest().queues(queue_sid).members(call_sid).update_async(
+                url=url, method="POST"
+            )
+        except (TwilioRestException, TwilioException, OSError) as error:
+            raise _wrap(error, "queues.members.update") from error
+
+    async def end_call(self, *, call_sid: str, ringing: bool) -> None:
+        """Hang up a call: `canceled` for one that is still ringing, `completed` otherwise."""
+        try:
+            await self._rest().calls(call_sid).update_async(
+                status="canceled" if ringing else "completed"
+            )
+        except (TwilioRestException, TwilioException, OSError) as error:
+            raise _wrap(error, "calls.update") from error
+
+    async def fetch_status(self, *, call_sid: str) -> tuple[str, int | None]:
+        """A call's status and duration as Twilio has them, for calls whose callback got lost."""
+        try:
+            call = await self._rest().calls(call_sid).fetch_async()
+        except (TwilioRestException, TwilioException, OSError) as error:
+            raise _wrap(error, "calls.fetch") from error
+        return call.status or "", int(call.duration) if call.duration else None
+
+
+def _wrap(error: Exception, operation: str) -> GatewayError:
+    if isinstance(error, TwilioRestException):
+        log.warning("telephony.rest.failed",
+                    extra={"operation": operation, "code": error.code, "status": error.status})
+        return GatewayError(error.msg, code=error.code, status=error.status)
+    log.warning("telephony.rest.unreachable", extra={"operation": operation, "error": str(error)})
+    return GatewayError(str(error))

@@ -1,0 +1,193 @@
+"""Calls as the app records them: created by the first webhook, finished by status callbacks.
+
+Status callbacks are asynchronous: they arrive late, twice, or out of order. Each is stored
+once (unique on call, source and SequenceNumber) and a call's status only moves forward:
+a late `ringing` never undoes `completed`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.db import utcnow
+from callcenter.telephony.models import Call, CallDirection, CallEvent, CallStatus, Outcome
+
+# How far along a call is; a status never replaces one further along.
+_PROGRESS = {
+    CallStatus.queued: 0,
+    CallStatus.initiated: 1,
+    CallStatus.ringing: 2,
+    CallStatus.in_progress: 3,
+}
+
+
+def _progress(status: CallStatus) -> int:
+    return 9 if status.is_final else _PROGRESS[status]
+
+
+def parse_status(raw: str) -> CallStatus | None:
+    try:
+        return CallStatus(raw)
+    except ValueError:
+        return None
+
+
+async def get_by_sid(session: AsyncSession, *, sid: str) -> Call | None:
+    return await session.scalar(select(Call).where(Call.sid == sid))
+
+
+async def get(session: AsyncSession, *, call_id: int) -> Call | None:
+    return await session.get(Call, call_id)
+
+
+async def start_inbound(
+    session: AsyncSession,
+    *,
+    sid: str,
+    from_number: str,
+    to_number: str,
+    customer_id: int | None,
+) -> Call:
+    """Record a new inbound call; a repeated first webhook (a retry) returns the same row."""
+    existing = await get_by_sid(session, sid=sid)
+    if existing is not None:
+        return existing
+    call = Call(
+        sid=sid,
+        direction=CallDirection.inbound,
+        from_number=from_number,
+        to_number=to_number,
+        status=CallStatus.ringing,
+        customer_id=customer_id,
+        started_at=utcnow(),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(call)
+    except IntegrityError:
+        found = await get_by_sid(session, sid=sid)
+        assert found is not None
+        return found
+    return call
+
+
+def _timestamp(raw: str) -> dt.datetime | None:
+    """Twilio's RFC 2822 Timestamp parameter as aware UTC."""
+    if not raw:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+async def record_callback(session: AsyncSession, *, params: dict[str, str]) -> bool:
+    """Store a status callback once; False when this exact callback was seen before."""
+    sequence = params.get("SequenceNumber", "")
+    event = CallEvent(
+        call_sid=params["CallSid"],
+        source=params.get("CallbackSource", "call-progress-events")[:40],
+        sequence_number=int(sequence) if sequence.isdigit() else -1,
+        status=params.get("CallStatus", "")[:20],
+        occurred_at=_timestamp(params.get("Timestamp", "")),
+        payload=params,
+    )
+    if event.sequence_number < 0:
+        # No sequence (e.g. a hand-made callback): dedupe on the status instead.
+        event.sequence_number = 1000 + _progress(parse_status(event.status) or CallStatus.queued)
+    try:
+        async with session.begin_nested():
+            session.add(event)
+    except IntegrityError:
+        return False
+    return True
+
+
+def apply_status(call: Call, *, status: CallStatus, sequence: int, duration: int | None) -> bool:
+    """Move the call to `status` if that is progress; True when anything changed."""
+    if call.status.is_final or _progress(status) < _progress(call.status):
+        return False
+    if _progress(status) == _progress(call.status) and sequence <= call.status_sequence:
+        return False
+    call.status = status
+    call.status_sequence = max(sequence, call.status_sequence)
+    now = utcnow()
+    if status == CallStatus.in_progress and call.answered_at is None:
+        call.answered_at = now
+    if status.is_final:
+        call.ended_at = now
+        if duration is not None:
+            call.duration_seconds = duration
+        elif call.answered_at is not None:
+            call.duration_seconds = int((now - call.answered_at).total_seconds())
+        _settle_times(call)
+    return True
+
+
+def _settle_times(call: Call) -> None:
+    """Wait and talk time once the call is over, and the outcome if nothing set it yet."""
+    assert call.ended_at is not None
+    if call.enqueued_at is not None and call.wait_seconds is None:
+        waited_until = call.connected_at or call.ended_at
+        call.wait_seconds = max(0, round((waited_until - call.enqueued_at).total_seconds()))
+    if call.connected_at is not None:
+        call.talk_seconds = max(0, round((call.ended_at - call.connected_at).total_seconds()))
+    if call.outcome is None:
+        if call.connected_at is not None:
+            call.outcome = Outcome.answered
+        elif call.enqueued_at is not None:
+            call.outcome = Outcome.abandoned
+        elif call.status == CallStatus.completed:
+            call.outcome = Outcome.left_in_ivr
+        else:
+            call.outcome = Outcome.failed
+
+
+def mark_enqueued(call: Call, *, queue: str, queue_sid: str | None) -> None:
+    if call.enqueued_at is None:
+        call.enqueued_at = utcnow()
+    call.queue = queue
+    if queue_sid:
+        call.queue_sid = queue_sid
+
+
+def mark_connected(call: Call, *, agent_user_id: int) -> None:
+    call.connected_at = utcnow()
+    call.agent_id = agent_user_id
+    if call.enqueued_at is not None:
+        call.wait_seconds = max(0, round((call.connected_at - call.enqueued_at).total_seconds()))
+
+
+def mark_left_queue(call: Call, *, queue_seconds: int | None) -> None:
+    """The caller left the queue without an agent: their wait is Twilio's QueueTime."""
+    if queue_seconds is not None:
+        call.wait_seconds = queue_seconds
+
+
+async def waiting_calls(session: AsyncSession, *, queue: str | None = None) -> list[Call]:
+    """Calls in a queue with no agent yet, oldest first: the order they are offered in."""
+    query = select(Call).where(
+        Call.enqueued_at.is_not(None),
+        Call.connected_at.is_(None),
+        Call.outcome.is_(None),
+        Call.status.not_in([s for s in CallStatus if s.is_final]),
+    )
+    if queue is not None:
+        query = query.where(Call.queue == queue)
+    return list(await session.scalars(query.order_by(Call.enqueued_at, Call.id)))
+
+
+async def stale_calls(session: AsyncSession, *, older_than: dt.datetime) -> list[Call]:
+    """Calls still open long after they began: their final callback may have been lost."""
+    query = select(Call).where(
+        Call.status.not_in([s for s in CallStatus if s.is_final]), Call.started_at < older_than
+    )
+    return list(await session.scalars(query))

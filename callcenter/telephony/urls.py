@@ -1,0 +1,52 @@
+"""Absolute URLs of our Twilio-facing routes, built on the configured public base URL.
+
+TwiML and REST calls always carry absolute public URLs: Twilio signs what it fetches, and
+we check signatures against the public URL, so the two must agree byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+
+@dataclass(frozen=True)
+class VoiceUrls:
+    base: str
+
+    def _url(self, path: str, **query: object) -> str:
+        url = f"{self.base}/twilio/voice/{path}"
+        return f"{url}?{urlencode(query)}" if query else url
+
+    def incoming(self) -> str:
+        return self._url("incoming")
+
+    def status(self) -> str:
+        return self._url("status")
+
+    def fallback(self) -> str:
+        return self._url("fallback")
+
+    def ivr(self, node: str, attempt: int = 1) -> str:
+        return self._url("ivr", node=node, attempt=attempt)
+
+    def queue_wait(self, node: str) -> str:
+        return self._url("queue/wait", node=node)
+
+    def queue_result(self, node: str) -> str:
+        return self._url("queue/result", node=node)
+
+    def voicemail(self, node: str) -> str:
+        return self._url("voicemail", node=node)
+
+    def recording_status(self) -> str:
+        return self._url("recording/status")
+
+    def agent_answer(self, reservation_id: int) -> str:
+        return self._url("agent/answer", reservation=reservation_id)
+
+    def agent_status(self, reservation_id: int) -> str:
+        return self._url("agent/status", reservation=reservation_id)
+
+    def caller_connect(self, reservation_id: int) -> str:
+        return self._url("caller/connect", reservation=reservation_id)

@@ -1,0 +1,105 @@
+"""What every Twilio webhook goes through: signature first, then parsing, then the handler.
+
+A forged or unsigned request gets 403 and a malformed one 400, before any work is done.
+Once a request is known to be Twilio's, the caller must always hear something sensible:
+an exception in the handler is logged with the CallSid, the transaction is rolled back,
+and Twilio gets safe TwiML (an apology and a polite goodbye), never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from quart import Response, g, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
+
+from callcenter.errors import APIError
+from callcenter.web.context import db, settings
+
+log = logging.getLogger("callcenter.telephony")
+
+REQUIRED_VOICE_PARAMS = ("CallSid", "AccountSid")
+
+
+def public_url() -> str:
+    """The URL Twilio signed: the configured public base plus the path and query we received.
+
+    Behind a TLS-terminating proxy the app sees http://10.x/..., but Twilio signed
+    https://support.example.com/...: only the configured public URL gives the same bytes.
+    """
+    query = request.query_string.decode()
+    return settings().public_base_url + request.path + (f"?{query}" if query else "")
+
+
+async def verify_signature() -> dict[str, str]:
+    """The request's parameters, once its X-Twilio-Signature proves it came from Twilio."""
+    signature = request.headers.get("X-Twilio-Signature")
+    if not signature:
+        log.warning("telephony.webhook.unsigned", extra={"path": request.path})
+        raise APIError(403, "signature_missing", "the request has no X-Twilio-Signature")
+    # Twilio signs POST parameters (all values of a repeated name); a GET only by its URL.
+    form = await request.form if request.method == "POST" else {}
+    validator = RequestValidator(settings().twilio_auth_token.get_secret_value())
+    if not validator.validate(public_url(), form, signature):
+        log.warning("telephony.webhook.forged", extra={"path": request.path})
+        raise APIError(403, "signature_invalid", "the X-Twilio-Signature does not match")
+    source = form if request.method == "POST" else request.args
+    return {name: source.get(name, "") for name in source}
+
+
+def xml(response: VoiceResponse) -> Response:
+    return Response(str(response), content_type="application/xml")
+
+
+def safe_twiml(message: str) -> VoiceResponse:
+    """What a caller hears when our side fails: an apology and a clean end to the call."""
+    response = VoiceResponse()
+    response.say(f"{message} Please call again in a few minutes. Goodbye.")
+    response.hangup()
+    return response
+
+
+Handler = Callable[[dict[str, str]], Awaitable[VoiceResponse]]
+
+
+def voice_webhook(*, apology: Callable[[], str]) -> Callable[[Handler], Callable[..., Any]]:
+    """Wrap a voice webhook handler: verify, parse, run, and never fail the caller."""
+
+    def decorator(handler: Handler) -> Callable[..., Awaitable[Response]]:
+        @wraps(handler)
+        async def view() -> Response:
+            params = await verify_signature()
+            missing = [name for name in REQUIRED_VOICE_PARAMS if not params.get(name)]
+            if missing:
+                raise APIError(400, "malformed_webhook", f"missing {', '.join(missing)}")
+            try:
+                twiml = await handler(params)
+            except Exception:
+                log.exception("telephony.webhook.failed",
+                              extra={"path": request.path, "call_sid": params.get("CallSid")})
+                await db().rollback()
+                g.pop("after_commit", None)
+                return xml(safe_twiml(apology()))
+            return xml(twiml)
+
+        return view
+
+    return decorator
+
+
+def callback_webhook(handler: Callable[[dict[str, str]], Awaitable[None]]) -> Callable[..., Any]:
+    """Wrap a status callback: verify, run; 204 on success so Twilio does not log 15003."""
+
+    @wraps(handler)
+    async def view() -> Response:
+        params = await verify_signature()
+        if not params.get("CallSid"):
+            raise APIError(400, "malformed_webhook", "missing CallSid")
+        await handler(params)
+        return Response(status=204)
+
+    return view
