@@ -25,7 +25,8 @@ api_bp = Blueprint("accounts_api", __name__, url_prefix="/api")
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths, so the login form cannot be used to redirect elsewhere."""
-    if not target or urlsplit(target).netloc or not target.startswith("/"):
+    # Browsers read a backslash as a slash, so "/\\evil.example" would leave the site too.
+    if not target or "\\" in target or urlsplit(target).netloc or not target.startswith("/"):
         return url_for("web.home")
     return "/" + target.lstrip("/")
 
@@ -85,6 +86,7 @@ async def read_me() -> MeOut:
 @api_bp.get("/users")
 @validate_querystring(UserQuery)
 @validate_response(UserPage, 200)
+@validate_response(api.ErrorOut, 400)
 @validate_response(api.ErrorOut, 401)
 @validate_response(api.ErrorOut, 403)
 @require_role(Role.admin)
