@@ -1,0 +1,183 @@
+"""The real `callcenter` console script, run as a subprocess the way an operator runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from callcenter import migrate, models
+from callcenter.app import create_app
+from callcenter.config import Settings
+from callcenter.db import create_engine
+
+CALLCENTER = Path(sys.executable).parent / "callcenter"
+PASSWORD = "a long enough password"
+
+
+def cli_env(**variables: str) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("CALLCENTER_") or name.startswith("CALLCENTER_TEST_")
+    }
+    env.update(variables)
+    return env
+
+
+def callcenter(
+    *args: str, cwd: Path, stdin: str | None = None, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CALLCENTER), *args],
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=cli_env(**env),
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def cli(tmp_path: Path, data_dir: Path):
+    """`callcenter` with CALLCENTER_DATA_DIR set to the test's own data dir."""
+
+    def run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+        env.setdefault("CALLCENTER_DATA_DIR", str(data_dir))
+        return callcenter(*args, cwd=tmp_path, stdin=stdin, **env)
+
+    return run
+
+
+def test_console_script_is_installed() -> None:
+    assert CALLCENTER.exists(), f"{CALLCENTER} is missing: pip install -e '.[test]'"
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    commands = [
+        [], ["serve"], ["worker"], ["db"], ["db", "upgrade"], ["db", "downgrade"],
+        ["user"], ["user", "add"], ["user", "token"],
+    ]
+    running = [
+        (command, subprocess.Popen(
+            [str(CALLCENTER), *command, "--help"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=cli_env(),
+        ))
+        for command in commands
+    ]
+    for command, process in running:
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, (command, err)
+        assert "Usage: callcenter" in out, command
+        assert err == "", command
+    assert "--password-stdin" in subprocess.run(
+        [str(CALLCENTER), "user", "add", "--help"], capture_output=True, text=True, env=cli_env()
+    ).stdout
+
+
+def test_add_a_user_and_use_a_token_from_the_cli(cli, data_dir: Path) -> None:
+    upgraded = cli("db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert (data_dir / "callcenter.db").exists()
+
+    added = cli("user", "add", "Boss@Example.com", "--role", "admin", "--password-stdin",
+                stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert "boss@example.com" in added.stdout.lower()
+    assert PASSWORD not in added.stdout + added.stderr
+
+    made = cli("user", "token", "boss@example.com")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    assert token.startswith("cc_") and len(token) > 30
+
+    async def me(token: str) -> tuple[int, dict]:
+        app = create_app(Settings(data_dir=data_dir, secret_key="k" * 40))
+        async with app.test_app():
+            response = await app.test_client().get(
+                "/api/me", headers={"Authorization": f"Bearer {token}"}
+            )
+            return response.status_code, await response.get_json()
+
+    status, body = asyncio.run(me(token))
+    assert status == 200, body
+    assert body["email"] == "boss@example.com"
+    assert body["role"] == "admin"
+
+    again = cli("user", "add", "boss@example.com", "--role", "agent", "--password-stdin",
+                stdin="another long password\n")
+    assert again.returncode != 0
+    assert "already exists" in again.stderr
+    assert "Traceback" not in again.stderr
+
+    weak = cli("user", "add", "weak@example.com", "--role", "agent", "--password-stdin",
+               stdin="short\n")
+    assert weak.returncode != 0
+    assert "at least 10 characters" in weak.stderr
+    assert "Traceback" not in weak.stderr
+
+    missing = cli("user", "token", "nobody@example.com")
+    assert missing.returncode != 0
+    assert "no user with email nobody@example.com" in missing.stderr
+
+
+def test_serve_with_a_bad_database_url_says_so_in_one_line(cli) -> None:
+    result = cli("serve", "--port", "1", CALLCENTER_DATABASE_URL="not a url")
+
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "CALLCENTER_DATABASE_URL" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_on_an_unmigrated_database_asks_for_db_upgrade(cli, data_dir: Path) -> None:
+    result = cli("serve", "--port", "1", timeout=30)
+
+    assert result.returncode != 0
+    assert "callcenter db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_on_an_unreachable_database_names_the_setting(cli) -> None:
+    result = cli(
+        "serve", "--port", "1", timeout=30,
+        CALLCENTER_DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing",
+    )
+
+    assert result.returncode != 0
+    assert "CALLCENTER_DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_db_upgrade_builds_the_schema(cli, database_url: str) -> None:
+    """On both backends: empty the test database, then let the CLI build it again."""
+    engine = create_engine(database_url)
+
+    async def tables() -> set[str]:
+        async with engine.connect() as connection:
+            return set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
+
+    try:
+        migrate.downgrade(database_url, "base")
+        assert await tables() == {"alembic_version"}
+
+        result = cli("db", "upgrade", CALLCENTER_DATABASE_URL=database_url)
+
+        assert result.returncode == 0, result.stderr
+        assert set(models.Base.metadata.tables) <= await tables()
+        assert await migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        migrate.upgrade(database_url)
+        await engine.dispose()
