@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]] = ()) -> str:
@@ -23,6 +22,4 @@ def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]] = ())
 def json_body_url(url: str, body: str) -> str:
     """The URL to request (and sign, without params) for a JSON body: adds bodySHA256."""
     digest = hashlib.sha256(body.encode()).hexdigest()
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True) + [("bodySHA256", digest)]
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    return url + ("&" if "?" in url else "?") + "bodySHA256=" + digest

@@ -1,0 +1,146 @@
+"""Agent phones: WebSocket clients that <Dial><Client> and calls to client:NAME ring.
+
+A phone may send ``{"type": "register", "bot": {...}}`` to have the emulator act for it
+(accept/reject/ignore after ``answer_delay``, say something, hang up after
+``talk_seconds``) on the emulator's clock, so bots work under virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from .calls import Call, Event
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+@dataclass
+class Phone:
+    identity: str
+    ws: web.WebSocketResponse
+    bot: dict[str, Any] | None = None
+    offers: dict[str, asyncio.Future[str]] = field(default_factory=dict)
+    calls: dict[str, Call] = field(default_factory=dict)
+
+
+class Phones:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.registered: dict[str, Phone] = {}
+
+    async def send(self, phone: Phone, message: dict[str, Any]) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await phone.ws.send_json(message)
+
+    async def ring(self, call: Call, identity: str, timeout: float) -> str:
+        """Offer ``call`` to the phone; 'answer', 'busy' (rejected) or 'no-answer'."""
+        engine = self.engine
+        phone = self.registered.get(identity)
+        if phone is None:
+            engine.trace(call, "phone", identity=identity, result="not registered")
+            return "no-answer"
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        phone.offers[call.sid] = answer
+        await self.send(phone, {"type": "offer", "call_sid": call.sid, "from": call.from_,
+                                "to": call.to, "params": dict(call.custom_params)})
+        if phone.bot:
+            engine.spawn(self._bot_answer(phone, call, answer))
+        sleeper = asyncio.ensure_future(engine.clock.sleep(timeout))
+        try:
+            await asyncio.wait({answer, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            phone.offers.pop(call.sid, None)
+            if not answer.done():
+                answer.cancel()
+                await self.send(phone, {"type": "canceled", "call_sid": call.sid})
+        if not answer.done() or answer.cancelled():
+            return "no-answer"
+        result = answer.result()
+        if result == "answer":
+            phone.calls[call.sid] = call
+            await self.send(phone, {"type": "connected", "call_sid": call.sid})
+            if phone.bot:
+                engine.spawn(self._bot_talk(phone, call))
+        return result
+
+    async def _bot_answer(self, phone: Phone, call: Call, answer: asyncio.Future[str]) -> None:
+        bot = phone.bot or {}
+        mode = bot.get("mode", "accept")
+        if mode == "ignore":
+            return
+        await self.engine.clock.sleep(float(bot.get("answer_delay") or 0))
+        if not answer.done():
+            answer.set_result("answer" if mode == "accept" else "busy")
+
+    async def _bot_talk(self, phone: Phone, call: Call) -> None:
+        bot = phone.bot or {}
+        await call.answered_event.wait()
+        if bot.get("say"):
+            await self.engine.speak(call, str(bot["say"]))
+        if bot.get("talk_seconds") is not None:
+            left = call.answer_time + float(bot["talk_seconds"]) - self.engine.now()
+            await self.engine.clock.sleep(max(0.0, left))
+            if not call.done:
+                await self.engine.remote_hangup(call)
+
+    def call_ended(self, call: Call) -> None:
+        for phone in self.registered.values():
+            if phone.calls.pop(call.sid, None) is not None:
+                self.engine.spawn(self.send(phone, {"type": "ended", "call_sid": call.sid}))
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        """WebSocket /_emulator/phones/{identity}."""
+        identity = request.match_info["identity"]
+        ws = web.WebSocketResponse(heartbeat=30)
+        await ws.prepare(request)
+        phone = Phone(identity, ws)
+        self.registered[identity] = phone
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                self.engine.clock.touch()
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    await self._on_message(phone, json.loads(msg.data))
+        finally:
+            if self.registered.get(identity) is phone:
+                del self.registered[identity]
+            for offer in phone.offers.values():
+                if not offer.done():
+                    offer.set_result("no-answer")
+            for call in list(phone.calls.values()):
+                await self.engine.remote_hangup(call)
+        return ws
+
+    async def _on_message(self, phone: Phone, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        sid = str(msg.get("call_sid", ""))
+        if kind == "register":
+            phone.bot = msg.get("bot") or None
+            await self.send(phone, {"type": "registered", "identity": phone.identity})
+            return
+        offer = phone.offers.get(sid)
+        if kind in ("accept", "reject") and offer is not None and not offer.done():
+            offer.set_result("answer" if kind == "accept" else "busy")
+            return
+        call = phone.calls.get(sid) or self.engine.calls.get(sid)
+        if call is None or call.done:
+            return
+        if kind == "hangup":
+            if offer is not None and not offer.done():
+                offer.set_result("busy")
+            else:
+                await self.engine.remote_hangup(call)
+        elif kind == "digits":
+            self.engine.trace(call, "press", digits=str(msg.get("digits", "")))
+            call.inbox.put_nowait(Event("digits", str(msg.get("digits", ""))))
+        elif kind == "say":
+            self.engine.spawn(self.engine.speak(call, str(msg.get("text", ""))))
