@@ -24,8 +24,8 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 
 def wants_json() -> bool:
-    """API routes and clients that ask for JSON get JSON errors; browsers get pages."""
-    if request.path.startswith("/api/"):
+    """API routes, Twilio webhooks and clients asking for JSON get JSON; browsers get pages."""
+    if request.path.startswith(("/api/", "/twilio/")):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"

@@ -78,6 +78,8 @@ def voice_webhook(*, apology: Callable[[], str]) -> Callable[[Handler], Callable
                 raise APIError(400, "malformed_webhook", f"missing {', '.join(missing)}")
             try:
                 twiml = await handler(params)
+            except APIError:
+                raise
             except Exception:
                 log.exception("telephony.webhook.failed",
                               extra={"path": request.path, "call_sid": params.get("CallSid")})
