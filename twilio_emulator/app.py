@@ -68,9 +68,7 @@ class Emulator:
         if tracked:
             self.engine.clock.touch()
         try:
-            if path.startswith("/2010-04-01/") and not MEDIA_RE.search(path):
-                check_auth(request, self.engine, self.api_keys)
-            elif path.startswith("/_emulator/") and not control.is_loopback(request):
+            if (path.startswith("/2010-04-01/") and not MEDIA_RE.search(path)) or (path.startswith("/_emulator/") and not control.is_loopback(request)):
                 check_auth(request, self.engine, self.api_keys)
             if not tracked:
                 return await handler(request)

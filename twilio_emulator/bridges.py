@@ -35,7 +35,7 @@ class Bridge:
 
     def duration(self) -> int:
         end = self.end if self.end is not None else self.engine.clock.now()
-        return int(round(end - self.start))
+        return round(end - self.start)
 
     def close(self) -> None:
         if self.ended.is_set():

@@ -100,5 +100,5 @@ class Call:
     def duration(self, now: float) -> int:
         if self.answer_time is None:
             return 0
-        return int(round((self.end_time if self.end_time is not None else now)
-                         - self.answer_time))
+        return round((self.end_time if self.end_time is not None else now)
+                     - self.answer_time)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -40,8 +41,7 @@ def apply_config(emu: Emulator, config: dict[str, Any]) -> None:
 async def serve(args: argparse.Namespace) -> None:
     emu = Emulator(args.account_sid, args.auth_token, clock=args.clock)
     if args.config:
-        with open(args.config, encoding="utf-8") as fh:
-            apply_config(emu, yaml.safe_load(fh) or {})
+        apply_config(emu, yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {})
     url = await emu.start(args.host, args.port)
     print(f"twilio-emulator listening on {url} (account {args.account_sid})", flush=True)
     try:

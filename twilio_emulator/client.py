@@ -63,7 +63,8 @@ class EmulatorClient:
                                                      "hangup_after": hangup_after})
         return str(data["call_sid"])
 
-    async def wait_for_call(self, call_sid: str, timeout: float = 30.0) -> dict[str, Any]:
+    async def wait_for_call(
+            self, call_sid: str, timeout: float = 30.0) -> dict[str, Any]:
         """The call report once the call has ended (waits ``timeout`` real seconds)."""
         async with self._http().get(f"{self.base_url}/_emulator/calls/{call_sid}/wait",
                                     params={"timeout": str(timeout)},

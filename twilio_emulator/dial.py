@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .bridges import Bridge
 from .calls import Call
 from .interpreter import Doc, Outcome
-from .twiml import Node, as_bool, as_number
+from .twiml import Node, as_number
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -58,7 +58,7 @@ class Dialer:
     def _params(self, call: Call, status: str, peer: Call | None, bridge: Bridge | None,
                 started: float) -> list[tuple[str, str]]:
         duration = bridge.duration() if bridge else (
-            int(round(self.engine.now() - started)) if status == "completed" else 0)
+            round(self.engine.now() - started) if status == "completed" else 0)
         params = [("DialCallStatus", status), ("DialCallDuration", str(duration)),
                   ("DialBridged", "true" if bridge is not None else "false")]
         if peer is not None:
@@ -81,7 +81,7 @@ class Dialer:
             callback_events=node.get("recordingStatusCallbackEvent") or "completed",
             taps=[(call, 0), (bridge.peer(call), 1 if channels == 2 else 0)])
 
-    async def _ring_all(self, call: Call, node: Node, nouns: list[Node], timeout: float
+    async def _ring_all(self, call: Call, node: Node, nouns: list[Node], ring_for: float
                         ) -> tuple[str, Call | None, Bridge | None]:
         engine = self.engine
         caller_id = node.get("callerId") or call.from_
@@ -103,7 +103,7 @@ class Dialer:
             leg.custom_params = {c.get("name"): c.get("value") for c in noun.children
                                  if c.tag == "Parameter"}
             engine.trace(call, "dial-leg", call_sid=leg.sid, to=to)
-            legs[asyncio.ensure_future(engine.ring(leg, timeout))] = leg
+            legs[asyncio.ensure_future(engine.ring(leg, ring_for))] = leg
         if not legs:
             return "failed", None, None
         winner: Call | None = None

@@ -227,12 +227,12 @@ class Engine:
         self.spawn(self._outbound(call, source, timeout, record, recording_kw or {}))
         return call
 
-    async def _outbound(self, call: Call, source: Source, timeout: float, record: bool,
+    async def _outbound(self, call: Call, source: Source, ring_for: float, record: bool,
                         recording_kw: dict[str, Any]) -> None:
         await self.clock.sleep(0)
         if call.done:
             return
-        outcome = await self.ring(call, timeout)
+        outcome = await self.ring(call, ring_for)
         if outcome != "answer":
             await self.end_call(call, outcome)
             return
@@ -247,18 +247,18 @@ class Engine:
         call.has_twiml = False
         return call
 
-    async def ring(self, call: Call, timeout: float) -> str:
+    async def ring(self, call: Call, ring_for: float) -> str:
         """Ring the far end of an outgoing leg; 'answer' or a final status."""
         call.start_time = self.now()
         self.set_status(call, "initiated")
         self.set_status(call, "ringing")
         if call.to.startswith("client:"):
-            attempt = self.phones.ring(call, call.to[len("client:"):], timeout)
+            attempt = self.phones.ring(call, call.to[len("client:"):], ring_for)
         else:
             from .party import ScriptParty
 
             party = ScriptParty(self, call, self.callees.get(call.to, []))
-            attempt = party.ring(timeout)
+            attempt = party.ring(ring_for)
             self.spawn(self._after_answer(call, party.run()))
         ring_task = asyncio.ensure_future(attempt)
         ended = asyncio.ensure_future(call.ended.wait())

@@ -161,10 +161,10 @@ class Interpreter:
         await self.engine.clock.sleep(say_seconds(APP_ERROR))
 
     # ---- helpers ------------------------------------------------------------------------
-    async def next_event(self, call: Call, timeout: float) -> Event | None:
-        """The next input from the far party, or None after ``timeout`` clock seconds."""
+    async def next_event(self, call: Call, seconds: float) -> Event | None:
+        """The next input from the far party, or None after ``seconds`` clock seconds."""
         getter = asyncio.ensure_future(call.inbox.get())
-        sleeper = asyncio.ensure_future(self.engine.clock.sleep(timeout))
+        sleeper = asyncio.ensure_future(self.engine.clock.sleep(seconds))
         try:
             await asyncio.wait({getter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:

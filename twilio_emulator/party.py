@@ -31,22 +31,22 @@ class ScriptParty:
         self.hangup_after = hangup_after
         self.pos = 0
 
-    async def ring(self, timeout: float) -> str:
+    async def ring(self, ring_for: float) -> str:
         """Callee side of ringing: 'answer', 'busy', 'failed' or 'no-answer'."""
         clock = self.engine.clock
         answer_at = next((i for i, s in enumerate(self.steps) if "answer" in s), None)
         if answer_at is None:
-            decision, ring_for = "answer", DEFAULT_RING_SECONDS
+            decision, wait = "answer", DEFAULT_RING_SECONDS
         else:
             decision = str(self.steps[answer_at]["answer"])
-            ring_for = sum(float(s.get("wait", 0)) for s in self.steps[:answer_at])
+            wait = sum(float(s.get("wait", 0)) for s in self.steps[:answer_at])
             self.pos = answer_at + 1
         if decision == "failed":
             return "failed"
-        if decision == "no-answer" or ring_for >= timeout:
-            await clock.sleep(timeout)
+        if decision == "no-answer" or wait >= ring_for:
+            await clock.sleep(ring_for)
             return "no-answer"
-        await clock.sleep(ring_for)
+        await clock.sleep(wait)
         return "busy" if decision == "busy" else "answer"
 
     async def run(self) -> None:

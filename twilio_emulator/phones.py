@@ -39,7 +39,7 @@ class Phones:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await phone.ws.send_json(message)
 
-    async def ring(self, call: Call, identity: str, timeout: float) -> str:
+    async def ring(self, call: Call, identity: str, ring_for: float) -> str:
         """Offer ``call`` to the phone; 'answer', 'busy' (rejected) or 'no-answer'."""
         engine = self.engine
         phone = self.registered.get(identity)
@@ -52,7 +52,7 @@ class Phones:
                                 "to": call.to, "params": dict(call.custom_params)})
         if phone.bot:
             engine.spawn(self._bot_answer(phone, call, answer))
-        sleeper = asyncio.ensure_future(engine.clock.sleep(timeout))
+        sleeper = asyncio.ensure_future(engine.clock.sleep(ring_for))
         try:
             await asyncio.wait({answer, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:

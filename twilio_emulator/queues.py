@@ -130,7 +130,7 @@ class Queues:
             try:
                 return await self._bridged(call, member, node, doc, *data)
             except asyncio.CancelledError:
-                self._result(call, queue, node, doc, "bridged", int(round(call.queue_time)),
+                self._result(call, queue, node, doc, "bridged", round(call.queue_time),
                              background=True)
                 raise
         if kind == "hangup":
@@ -139,7 +139,7 @@ class Queues:
         return self._result(call, queue, node, doc, kind, waited)
 
     def _waited(self, member: Member) -> int:
-        return int(round(self.engine.now() - member.enqueued))
+        return round(self.engine.now() - member.enqueued)
 
     def _result(self, call: Call, queue: Queue, node: Node, doc: Doc, result: str,
                 waited: int, background: bool = False) -> Source | None:
@@ -210,16 +210,16 @@ class Queues:
         bridge = await bridged
         await bridge.ended.wait()
         return self._result(call, member.queue, node, doc, "bridged",
-                            int(round(member.call.queue_time)))
+                            round(member.call.queue_time))
 
     # ---- <Dial><Queue> ----------------------------------------------------------------
     async def dial_queue(self, dialer: Call, name: str, noun: Node, doc: Doc,
-                         timeout: float) -> tuple[str, Call | None, Bridge | None]:
-        """Connect ``dialer`` to the head of queue ``name``; waits up to ``timeout``."""
+                         ring_for: float) -> tuple[str, Call | None, Bridge | None]:
+        """Connect ``dialer`` to the head of queue ``name``; waits up to ``ring_for``."""
         queue = self.by_name(name)
         if queue is None:
             return "failed", None, None
-        deadline = self.engine.now() + timeout
+        deadline = self.engine.now() + ring_for
         while not queue.members:
             left = deadline - self.engine.now()
             if left <= 0:

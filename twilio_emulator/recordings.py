@@ -89,7 +89,7 @@ class Recordings:
         if rec.status != "in-progress":
             return
         rec.end = self.engine.now()
-        rec.duration = int(round(duration if duration is not None else rec.end - rec.start))
+        rec.duration = round(duration if duration is not None else rec.end - rec.start)
         rec.status = "completed"
         for tapped, channel in rec.taps:
             if (rec, channel) in tapped.taps:

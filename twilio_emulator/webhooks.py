@@ -12,7 +12,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode, urldefrag
+from urllib.parse import parse_qsl, urldefrag, urlencode
 
 import aiohttp
 

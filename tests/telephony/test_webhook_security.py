@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 from quart.testing import QuartClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession

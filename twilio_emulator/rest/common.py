@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -54,10 +55,8 @@ def check_auth(request: web.Request, engine: Engine, keys: dict[str, str]) -> No
     header = request.headers.get("Authorization", "")
     user = password = ""
     if header.startswith("Basic "):
-        try:
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError):
             user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            pass
     ok = (user == engine.account_sid and password == engine.auth_token) or (
         user in keys and keys[user] == password)
     if not ok:
