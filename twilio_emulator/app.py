@@ -68,7 +68,9 @@ class Emulator:
         if tracked:
             self.engine.clock.touch()
         try:
-            if (path.startswith("/2010-04-01/") and not MEDIA_RE.search(path)) or (path.startswith("/_emulator/") and not control.is_loopback(request)):
+            rest_api = path.startswith("/2010-04-01/") and not MEDIA_RE.search(path)
+            remote_control = path.startswith("/_emulator/") and not control.is_loopback(request)
+            if rest_api or remote_control:
                 check_auth(request, self.engine, self.api_keys)
             if not tracked:
                 return await handler(request)

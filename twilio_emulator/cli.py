@@ -38,10 +38,10 @@ def apply_config(emu: Emulator, config: dict[str, Any]) -> None:
         engine.callees[str(number)] = list(script or [])
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: argparse.Namespace, config: dict[str, Any]) -> None:
     emu = Emulator(args.account_sid, args.auth_token, clock=args.clock)
-    if args.config:
-        apply_config(emu, yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {})
+    if config:
+        apply_config(emu, config)
     url = await emu.start(args.host, args.port)
     print(f"twilio-emulator listening on {url} (account {args.account_sid})", flush=True)
     try:
@@ -52,4 +52,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(parse_args(argv)))
+        args = parse_args(argv)
+        config = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) if args.config \
+            else {}
+        asyncio.run(serve(args, config or {}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from typing import Any
@@ -16,12 +17,13 @@ class EmulatorClient:
     def __init__(self, base_url: str, account_sid: str, auth_token: str) -> None:
         self.base_url = base_url.rstrip("/")
         self.account_sid = account_sid
-        self._auth = aiohttp.BasicAuth(account_sid, auth_token)
+        token = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
+        self._headers = {"Authorization": "Basic " + token}
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(auth=self._auth)
+            self._session = aiohttp.ClientSession(headers=self._headers)
         return self._session
 
     async def close(self) -> None:
@@ -64,7 +66,8 @@ class EmulatorClient:
         return str(data["call_sid"])
 
     async def wait_for_call(
-            self, call_sid: str, timeout: float = 30.0) -> dict[str, Any]:
+        self, call_sid: str, timeout: float = 30.0  # noqa: ASYNC109
+    ) -> dict[str, Any]:
         """The call report once the call has ended (waits ``timeout`` real seconds)."""
         async with self._http().get(f"{self.base_url}/_emulator/calls/{call_sid}/wait",
                                     params={"timeout": str(timeout)},

@@ -154,7 +154,7 @@ class VirtualClock(Clock):
     async def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds`` at once, firing due timers in order."""
         target = self._now + seconds
-        while self._fire_next(limit=target):
+        while self._fire_next(limit=target):  # noqa: ASYNC110
             await asyncio.sleep(STEP_PAUSE)
         self._now = max(self._now, target)
 
