@@ -317,7 +317,11 @@ class Engine:
     async def run_twiml(self, call: Call, source: Source | None) -> None:
         """Supervisor: execute documents until the call ends or TwiML runs out."""
         fetched = 0
-        while source is not None and not call.done:
+        while not call.done:
+            if call.redirect is not None:  # redirected before it was answered
+                source, call.redirect = call.redirect, None
+            if source is None:
+                break
             fetched += 1
             if fetched > MAX_DOCUMENTS:
                 self.log_error(0, f"more than {MAX_DOCUMENTS} documents; hanging up", call)
@@ -329,7 +333,7 @@ class Engine:
             if call.done:
                 return
             if task.cancelled():
-                source, call.redirect = call.redirect, None
+                source = None
                 continue
             exc = task.exception()
             if exc is not None:
