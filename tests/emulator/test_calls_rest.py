@@ -15,6 +15,7 @@ from .conftest import ACCOUNT, CALLER, NUMBER, TOKEN
 from .target import twiml
 
 OAI = Path("/work/shared/twilio-oai/twilio_api_v2010.json")
+SPEC = json.loads(OAI.read_text()) if OAI.exists() else None
 
 
 @pytest.fixture
@@ -142,7 +143,9 @@ async def test_rest_responses_match_openapi(emu, twilio, target, client):
     from openapi_core import OpenAPI
     from openapi_core.testing import MockRequest, MockResponse
 
-    api = OpenAPI.from_dict(json.loads(OAI.read_text()))
+    if SPEC is None:
+        pytest.skip("OAI spec not available")
+    api = OpenAPI.from_dict(SPEC)
     target.on("/out", twiml('<Enqueue>support</Enqueue>'))
     await client.provision_number(NUMBER, voice_url=target.url("/out"))
     call = await twilio.calls.create_async(to="+14155550123", from_=NUMBER, url=target.url("/out"))
