@@ -1,0 +1,121 @@
+"""Logs: dotted event names, a request id on every line, JSON on request, never a secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from builders import make_token, make_user, sign_in
+from quart.testing import QuartClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter import logs
+
+pytestmark = pytest.mark.backends("sqlite")  # logging does not depend on the database
+
+PASSWORD = "a secret that must never be logged 4417"
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """Let a test call logs.configure() and put the root logger back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def everything_in(record: logging.LogRecord) -> str:
+    return record.getMessage() + " " + repr(record.__dict__)
+
+
+async def test_passwords_and_tokens_never_reach_the_logs(
+    client: QuartClient,
+    db_session: AsyncSession,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    root_logging: None,
+) -> None:
+    user = await make_user(db_session, password=PASSWORD)
+    token = await make_token(db_session, user=user)
+    await db_session.commit()
+    logs.configure(level="DEBUG", fmt="text")
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger().addHandler(caplog.handler)
+
+    assert (await sign_in(client, email=user.email, password=PASSWORD[::-1])).status_code == 401
+    assert (await sign_in(client, email=user.email, password=PASSWORD)).status_code == 302
+    response = await client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+
+    events = [record.getMessage() for record in caplog.records]
+    assert "accounts.login.failed" in events
+    assert "accounts.login.succeeded" in events
+    assert "http.request" in events
+    written = capsys.readouterr().err
+    assert "accounts.login.succeeded" in written
+    for secret in (PASSWORD, PASSWORD[::-1], token, token[3:]):
+        for record in caplog.records:
+            assert secret not in everything_in(record), record.getMessage()
+        assert secret not in written
+
+
+def test_redacting_filter_blanks_credential_extras(
+    capsys: pytest.CaptureFixture[str], root_logging: None
+) -> None:
+    logs.configure(fmt="json")
+    logging.getLogger("callcenter.test").warning(
+        "test.event", extra={"password": "hunter2-hunter2", "auth_token": "tok-123456"}
+    )
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["event"] == "test.event"
+    assert "hunter2-hunter2" not in json.dumps(line)
+    assert "tok-123456" not in json.dumps(line)
+
+
+async def test_json_logs_carry_the_event_name_and_request_id(
+    client: QuartClient,
+    db_session: AsyncSession,
+    capsys: pytest.CaptureFixture[str],
+    root_logging: None,
+) -> None:
+    user = await make_user(db_session)
+    await db_session.commit()
+    logs.configure(level="INFO", fmt="json")
+
+    await client.get("/healthz", headers={"X-Request-ID": "req-health-1"})
+    response = await client.post(
+        "/login", form={"email": user.email, "password": "wrong wrong wrong"},
+        headers={"X-Request-ID": "req-login-2"},
+    )
+    assert response.status_code == 403  # no CSRF token: refused, and still logged
+    assert response.headers["X-Request-ID"] == "req-login-2"
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    health = [line for line in lines if line.get("request_id") == "req-health-1"]
+    assert health, lines
+    assert health[-1]["event"] == "http.request"
+    assert health[-1]["path"] == "/healthz"
+    assert health[-1]["status"] == 200
+    assert health[-1]["level"] == "INFO"
+    assert all("." in line["event"] for line in lines if line["name"].startswith("callcenter"))
+    assert any(line.get("request_id") == "req-login-2" for line in lines)
+
+
+async def test_text_logs_show_the_request_id(
+    client: QuartClient, capsys: pytest.CaptureFixture[str], root_logging: None
+) -> None:
+    logs.configure(level="INFO", fmt="text")
+
+    response = await client.get("/healthz")
+
+    rid = response.headers["X-Request-ID"]
+    assert rid
+    written = capsys.readouterr().err
+    assert f"[{rid}] http.request" in written
+    assert "path=/healthz" in written
