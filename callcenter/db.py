@@ -77,14 +77,30 @@ class CreatedAtMixin:
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers and one writer work at once; foreign keys are off by default in SQLite."""
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers and one writer work at once; foreign keys are off by default in SQLite.
+
+    The driver's own transaction handling is switched off (SQLAlchemy's documented recipe):
+    left on, a SAVEPOINT opened outside BEGIN commits when released, and the rest of the
+    request runs in fresh implicit transactions that can silently lose updates.
+    """
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Take SQLite's write lock when a transaction starts, not at its first write.
+
+    SQLite has one writer at a time anyway; taking the lock up front means a transaction
+    never reads a row that another commits before it writes (what PostgreSQL's
+    SELECT ... FOR UPDATE gives us there), so read-modify-write is safe on both backends.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
@@ -94,7 +110,8 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)

@@ -22,7 +22,7 @@ from callcenter.db import transaction, utcnow
 from callcenter.ivr import render
 from callcenter.ivr.flow import Flow, MenuNode, QueueNode, VoicemailNode
 from callcenter.routing import service as routing
-from callcenter.routing.models import ReservationStatus
+from callcenter.routing.models import Reservation, ReservationStatus
 from callcenter.telephony import service as calls
 from callcenter.telephony.gateway import GatewayError, TwilioGateway
 from callcenter.telephony.models import Call, CallStatus, Outcome
@@ -105,7 +105,7 @@ async def queue_wait(
     leaves the queue for the node's `no_agents` step (voicemail by default).
     """
     node = tel.flow.nodes.get(node_id)
-    call = await calls.get_by_sid(session, sid=params["CallSid"])
+    call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
     if not isinstance(node, QueueNode) or call is None:
         response = VoiceResponse()
         response.leave()
@@ -128,15 +128,15 @@ async def queue_result(
 ) -> tuple[VoiceResponse, str | None]:
     """The caller's Enqueue ended. Returns the TwiML and an agent leg to cancel, if any."""
     result = params.get("QueueResult", "")
-    call = await calls.get_by_sid(session, sid=params["CallSid"])
+    call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
     node = tel.flow.nodes.get(node_id)
     response = VoiceResponse()
     if call is None:
         response.hangup()
         return response, None
+    calls.record_queue_time(call, queue_seconds=_int(params.get("QueueTime")))
     if result in ("bridged", "redirected"):
         return response, None
-    calls.mark_left_queue(call, queue_seconds=_int(params.get("QueueTime")))
     cancel = await _withdraw_offer(session, call=call)
     if result == "hangup":
         call.outcome = Outcome.abandoned
@@ -152,7 +152,7 @@ async def voicemail_recorded(
     session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str
 ) -> VoiceResponse:
     """A message was left: keep where it is; it lands on the ticket when the call ends."""
-    call = await calls.get_by_sid(session, sid=params["CallSid"])
+    call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
     if call is not None:
         call.outcome = Outcome.voicemail
         call.recording_sid = params.get("RecordingSid") or call.recording_sid
@@ -166,7 +166,7 @@ async def voicemail_recorded(
 
 async def recording_ready(session: AsyncSession, *, params: dict[str, str]) -> None:
     """Twilio finished processing a recording: keep its final URL on the call."""
-    call = await calls.get_by_sid(session, sid=params["CallSid"])
+    call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
     if call is not None and params.get("RecordingStatus") == "completed":
         call.recording_sid = params.get("RecordingSid") or call.recording_sid
         call.recording_url = params.get("RecordingUrl") or call.recording_url
@@ -180,7 +180,7 @@ async def call_status(session: AsyncSession, *, params: dict[str, str]) -> str |
     """
     if not await calls.record_callback(session, params=params):
         return None
-    call = await calls.get_by_sid(session, sid=params["CallSid"])
+    call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
     status = calls.parse_status(params.get("CallStatus", ""))
     if call is None or status is None:
         return None
@@ -194,14 +194,21 @@ async def call_status(session: AsyncSession, *, params: dict[str, str]) -> str |
     if not changed or not call.status.is_final:
         return None
     cancel = await _withdraw_offer(session, call=call)
-    await land_on_ticket(session, call=call)
     log.info("telephony.call.ended", extra={"call_sid": call.sid, "outcome": call.outcome})
+    await land_on_ticket(session, call=call)
     return cancel
 
 
 async def land_on_ticket(session: AsyncSession, *, call: Call) -> None:
-    """Put a finished call on its customer's open ticket, or a new one. Blocked calls don't."""
-    if call.outcome == Outcome.blocked:
+    """Put a finished call on its customer's open ticket, or a new one. Blocked calls don't.
+
+    A call with an agent lands once both legs have ended, so the ticket shows the talk time
+    from the agent's leg; whichever leg's final callback comes second lands it.
+    """
+    if call.outcome == Outcome.blocked or not call.status.is_final:
+        return
+    reservation = await routing.open_reservation(session, call_id=call.id)
+    if reservation is not None and reservation.status == ReservationStatus.accepted:
         return
     if call.customer_id is None:
         anonymous = Customer(name="Anonymous caller")
@@ -307,6 +314,19 @@ async def _ring_agent(
     )
 
 
+async def _locked(
+    session: AsyncSession, *, reservation_id: int
+) -> tuple[Reservation | None, Call | None]:
+    """A reservation and its call, the call's row locked first (the order every flow takes
+    locks in), then the reservation re-read under that lock."""
+    reservation = await routing.get_reservation(session, reservation_id=reservation_id)
+    if reservation is None:
+        return None, None
+    call = await calls.get(session, call_id=reservation.call_id, lock=True)
+    await session.refresh(reservation)
+    return reservation, call
+
+
 def _room(call: Call) -> str:
     return f"call-{call.sid}"
 
@@ -323,8 +343,7 @@ def _conference(room: str) -> VoiceResponse:
 async def agent_answered(tel: Telephony, *, reservation_id: int) -> VoiceResponse:
     """The agent picked up: pull the caller out of the queue and meet them in a conference."""
     async with transaction(tel.sessionmaker) as session:
-        reservation = await routing.get_reservation(session, reservation_id=reservation_id)
-        call = await calls.get(session, call_id=reservation.call_id) if reservation else None
+        reservation, call = await _locked(session, reservation_id=reservation_id)
         gone = (
             reservation is None
             or call is None
@@ -368,8 +387,7 @@ async def caller_connected(
     session: AsyncSession, tel: Telephony, *, reservation_id: int
 ) -> VoiceResponse:
     """The caller left the queue for the agent: start the talk clock, join the conference."""
-    reservation = await routing.get_reservation(session, reservation_id=reservation_id)
-    call = await calls.get(session, call_id=reservation.call_id) if reservation else None
+    reservation, call = await _locked(session, reservation_id=reservation_id)
     if reservation is None or call is None or reservation.status != ReservationStatus.accepted:
         response = VoiceResponse()
         render.say(response, tel.flow, tel.flow.apology)
@@ -397,7 +415,7 @@ async def agent_leg_status(
     if not await calls.record_callback(session, params=params):
         return False
     status = params.get("CallStatus", "")
-    reservation = await routing.get_reservation(session, reservation_id=reservation_id)
+    reservation, call = await _locked(session, reservation_id=reservation_id)
     if reservation is None or not reservation.status.is_open:
         return False
     if reservation.agent_call_sid is None:
@@ -416,6 +434,10 @@ async def agent_leg_status(
             status=ReservationStatus.completed if answered else ReservationStatus.timeout,
         )
         await routing.release(session, agent_id=reservation.agent_id, after_call=answered)
+        if answered and call is not None:
+            calls.record_talk_time(call, talk_seconds=_int(params.get("CallDuration")))
+            await session.flush()
+            await land_on_ticket(session, call=call)
         return True
     return False
 

@@ -37,12 +37,20 @@ def parse_status(raw: str) -> CallStatus | None:
         return None
 
 
-async def get_by_sid(session: AsyncSession, *, sid: str) -> Call | None:
-    return await session.scalar(select(Call).where(Call.sid == sid))
+async def get_by_sid(session: AsyncSession, *, sid: str, lock: bool = False) -> Call | None:
+    """The call; `lock` holds its row until commit (PostgreSQL FOR UPDATE; SQLite's
+    transactions already hold the write lock), for webhooks that read and then change it."""
+    query = select(Call).where(Call.sid == sid)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
 
 
-async def get(session: AsyncSession, *, call_id: int) -> Call | None:
-    return await session.get(Call, call_id)
+async def get(session: AsyncSession, *, call_id: int, lock: bool = False) -> Call | None:
+    query = select(Call).where(Call.id == call_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
 
 
 async def start_inbound(
@@ -133,12 +141,16 @@ def apply_status(call: Call, *, status: CallStatus, sequence: int, duration: int
 
 
 def _settle_times(call: Call) -> None:
-    """Wait and talk time once the call is over, and the outcome if nothing set it yet."""
+    """Fill wait and talk time from our own clock where Twilio's figures did not arrive.
+
+    Twilio's QueueTime and the agent leg's CallDuration are preferred: they are what the
+    caller and agent lived through, whichever instance (or clock) saw each webhook.
+    """
     assert call.ended_at is not None
     if call.enqueued_at is not None and call.wait_seconds is None:
         waited_until = call.connected_at or call.ended_at
         call.wait_seconds = max(0, round((waited_until - call.enqueued_at).total_seconds()))
-    if call.connected_at is not None:
+    if call.connected_at is not None and call.talk_seconds is None:
         call.talk_seconds = max(0, round((call.ended_at - call.connected_at).total_seconds()))
     if call.outcome is None:
         if call.connected_at is not None:
@@ -162,18 +174,26 @@ def mark_enqueued(call: Call, *, queue: str, queue_sid: str | None) -> None:
 def mark_connected(call: Call, *, agent_user_id: int) -> None:
     call.connected_at = utcnow()
     call.agent_id = agent_user_id
-    if call.enqueued_at is not None:
-        call.wait_seconds = max(0, round((call.connected_at - call.enqueued_at).total_seconds()))
 
 
-def mark_left_queue(call: Call, *, queue_seconds: int | None) -> None:
-    """The caller left the queue without an agent: their wait is Twilio's QueueTime."""
+def record_queue_time(call: Call, *, queue_seconds: int | None) -> None:
+    """The caller left the queue (to an agent, voicemail or by hanging up) after QueueTime."""
     if queue_seconds is not None:
         call.wait_seconds = queue_seconds
 
 
+def record_talk_time(call: Call, *, talk_seconds: int | None) -> None:
+    """The agent's leg ended after CallDuration seconds: that is the conversation's length."""
+    if talk_seconds is not None:
+        call.talk_seconds = talk_seconds
+
+
 async def waiting_calls(session: AsyncSession, *, queue: str | None = None) -> list[Call]:
-    """Calls in a queue with no agent yet, oldest first: the order they are offered in."""
+    """Calls in a queue with no agent yet, oldest first: the order they are offered in.
+
+    The rows are locked, skipping any another instance is dispatching right now, so two
+    instances never offer the same call twice.
+    """
     query = select(Call).where(
         Call.enqueued_at.is_not(None),
         Call.connected_at.is_(None),
@@ -182,7 +202,8 @@ async def waiting_calls(session: AsyncSession, *, queue: str | None = None) -> l
     )
     if queue is not None:
         query = query.where(Call.queue == queue)
-    return list(await session.scalars(query.order_by(Call.enqueued_at, Call.id)))
+    query = query.order_by(Call.enqueued_at, Call.id).with_for_update(skip_locked=True)
+    return list(await session.scalars(query))
 
 
 async def stale_calls(session: AsyncSession, *, older_than: dt.datetime) -> list[Call]:

@@ -1,0 +1,116 @@
+"""Whole calls: the app on a live server, the Twilio emulator on another, real HTTP between.
+
+The emulator runs on a virtual clock, so queue waits and talk time cost no real seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from builders import make_user
+from callcenter.config import Settings
+from callcenter.routing import service as routing
+from callcenter.routing.models import Activity, Agent
+from callcenter.telephony.models import Call, Outcome
+from callcenter.tickets.models import TicketEvent
+from twilio_emulator import AgentPhone, Emulator, EmulatorClient
+
+SUPPORT_NUMBER = "+15005550006"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    emu = Emulator(account_sid=TWILIO_ACCOUNT_SID, auth_token=TWILIO_AUTH_TOKEN, clock="virtual")
+    emu.base_url = await emu.start()  # type: ignore[attr-defined]
+    try:
+        yield emu
+    finally:
+        await emu.stop()
+
+
+@pytest.fixture
+def settings_overrides(emulator: Emulator) -> dict[str, Any]:
+    return {"twilio_api_base_url": emulator.base_url}  # type: ignore[attr-defined]
+
+
+@dataclass
+class Centre:
+    """The contact centre under test, seen from outside: callers, agents' phones, the store."""
+
+    emulator_url: str
+    app_url: str
+    control: EmulatorClient
+    db: AsyncSession
+    phones: list[AgentPhone] = field(default_factory=list)
+
+    async def add_agent(self, *, mode: str = "accept", talk_seconds: float | None = 60,
+                        answer_delay: float = 2.0) -> Agent:
+        """A signed-in agent whose softphone bot answers (or not) as told."""
+        user = await make_user(self.db)
+        agent = await routing.agent_for_user(self.db, user=user)
+        await routing.set_activity(self.db, agent=agent, activity=Activity.available)
+        await self.db.commit()
+        phone = AgentPhone(self.emulator_url, identity=agent.client_identity, mode=mode,
+                           answer_delay=answer_delay, talk_seconds=talk_seconds)
+        await phone.connect()
+        self.phones.append(phone)
+        return agent
+
+    async def call(self, script: list[dict[str, Any]], *, from_: str = "+14155550100",
+                   hangup_after: float | None = None) -> dict[str, Any]:
+        """Place a call and return the emulator's report once it has ended."""
+        sid = await self.control.place_call(from_=from_, to=SUPPORT_NUMBER, script=script,
+                                            hangup_after=hangup_after)
+        return await self.control.wait_for_call(sid, timeout=60)
+
+    async def settled(self, sid: str, *, timeout: float = 10) -> Call:
+        """The app's record of the call once it has ended and (unless blocked) been landed
+        on a ticket: what an agent looking at the ticket would see."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            await self.db.rollback()  # a fresh snapshot: SQLite's WAL keeps one per transaction
+            call = await self.db.scalar(
+                select(Call).where(Call.sid == sid).execution_options(populate_existing=True)
+            )
+            if call is not None and call.status.is_final:
+                if call.outcome == Outcome.blocked or await self.ticket_event(call) is not None:
+                    return call
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"call {sid} never settled in the app: {call and call.status}")
+            await asyncio.sleep(0.05)
+
+
+    async def ticket_event(self, call: Call) -> TicketEvent | None:
+        return await self.db.scalar(
+            select(TicketEvent)
+            .where(TicketEvent.call_id == call.id)
+            .execution_options(populate_existing=True)
+        )
+
+
+@pytest.fixture
+async def centre(
+    emulator: Emulator, live_server: str, settings: Settings, db_session: AsyncSession
+) -> AsyncIterator[Centre]:
+    control = EmulatorClient(emulator.base_url, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)  # type: ignore[attr-defined]
+    await control.provision_number(
+        SUPPORT_NUMBER,
+        voice_url=f"{live_server}/twilio/voice/incoming",
+        voice_fallback_url=f"{live_server}/twilio/voice/fallback",
+        status_callback=f"{live_server}/twilio/voice/status",
+    )
+    centre = Centre(emulator.base_url, live_server, control, db_session)  # type: ignore[attr-defined]
+    try:
+        yield centre
+    finally:
+        for phone in centre.phones:
+            await phone.close()
+        await control.close()
