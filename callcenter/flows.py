@@ -134,13 +134,14 @@ async def queue_result(
     if call is None:
         response.hangup()
         return response, None
-    calls.record_queue_time(call, queue_seconds=_int(params.get("QueueTime")))
+    calls.record_queue_result(call, result=result, queue_seconds=_int(params.get("QueueTime")))
     if result in ("bridged", "redirected"):
         return response, None
     cancel = await _withdraw_offer(session, call=call)
     if result == "hangup":
         call.outcome = Outcome.abandoned
         log.info("routing.call.abandoned", extra={"call_sid": call.sid})
+        await land_on_ticket(session, call=call)
         return response, cancel
     if isinstance(node, QueueNode):
         return render.render(tel.flow, node.no_agents, tel.urls), cancel
@@ -199,17 +200,22 @@ async def call_status(session: AsyncSession, *, params: dict[str, str]) -> str |
     return cancel
 
 
-async def land_on_ticket(session: AsyncSession, *, call: Call) -> None:
+async def land_on_ticket(session: AsyncSession, *, call: Call, force: bool = False) -> None:
     """Put a finished call on its customer's open ticket, or a new one. Blocked calls don't.
 
-    A call with an agent lands once both legs have ended, so the ticket shows the talk time
-    from the agent's leg; whichever leg's final callback comes second lands it.
+    A call lands once Twilio has told us everything about it: its final status, the
+    QueueResult of its Enqueue (the real wait) and, if an agent took it, the end of the
+    agent's leg (the real talk time). These webhooks race; whichever comes last lands the
+    call. `force` lands what we have, for the worker when one of them never came.
     """
     if call.outcome == Outcome.blocked or not call.status.is_final:
         return
-    reservation = await routing.open_reservation(session, call_id=call.id)
-    if reservation is not None and reservation.status == ReservationStatus.accepted:
-        return
+    if not force:
+        if call.enqueued_at is not None and call.queue_result is None:
+            return
+        reservation = await routing.open_reservation(session, call_id=call.id)
+        if reservation is not None and reservation.status == ReservationStatus.accepted:
+            return
     if call.customer_id is None:
         anonymous = Customer(name="Anonymous caller")
         session.add(anonymous)

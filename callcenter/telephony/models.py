@@ -77,6 +77,8 @@ class Call(CreatedAtMixin, Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
     queue: Mapped[str | None] = mapped_column(String(100), index=True)
     queue_sid: Mapped[str | None] = mapped_column(String(34))
+    # Twilio's QueueResult for the caller's Enqueue (bridged, redirected, hangup, leave...).
+    queue_result: Mapped[str | None] = mapped_column(String(20))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     outcome: Mapped[str | None] = mapped_column(String(30))
     started_at: Mapped[dt.datetime]

@@ -29,7 +29,8 @@ async def reconcile_stale_calls(
     *,
     older_than: dt.timedelta,
 ) -> int:
-    """Ask Twilio about calls open longer than `older_than`; returns how many were closed."""
+    """Ask Twilio about calls open longer than `older_than` and land finished calls still
+    waiting on a lost webhook; returns how many calls were closed."""
     async with transaction(sessionmaker) as session:
         stale = [
             call.sid
@@ -57,4 +58,8 @@ async def reconcile_stale_calls(
             await flows.call_status(session, params=params)
         closed += 1
         log.info("telephony.reconcile.closed", extra={"call_sid": sid, "status": status})
+    async with transaction(sessionmaker) as session:
+        for call in await calls.unlanded_calls(session, ended_before=utcnow() - older_than):
+            await flows.land_on_ticket(session, call=call, force=True)
+            log.info("telephony.reconcile.landed", extra={"call_sid": call.sid})
     return closed

@@ -176,8 +176,9 @@ def mark_connected(call: Call, *, agent_user_id: int) -> None:
     call.agent_id = agent_user_id
 
 
-def record_queue_time(call: Call, *, queue_seconds: int | None) -> None:
+def record_queue_result(call: Call, *, result: str, queue_seconds: int | None) -> None:
     """The caller left the queue (to an agent, voicemail or by hanging up) after QueueTime."""
+    call.queue_result = result[:20] or "unknown"
     if queue_seconds is not None:
         call.wait_seconds = queue_seconds
 
@@ -203,6 +204,19 @@ async def waiting_calls(session: AsyncSession, *, queue: str | None = None) -> l
     if queue is not None:
         query = query.where(Call.queue == queue)
     query = query.order_by(Call.enqueued_at, Call.id).with_for_update(skip_locked=True)
+    return list(await session.scalars(query))
+
+
+async def unlanded_calls(session: AsyncSession, *, ended_before: dt.datetime) -> list[Call]:
+    """Finished calls that never reached a ticket because a webhook they waited on was lost."""
+    from callcenter.tickets.models import TicketEvent
+
+    query = select(Call).where(
+        Call.status.in_([s for s in CallStatus if s.is_final]),
+        Call.ended_at < ended_before,
+        Call.outcome.is_distinct_from(Outcome.blocked),
+        ~select(TicketEvent.id).where(TicketEvent.call_id == Call.id).exists(),
+    )
     return list(await session.scalars(query))
 
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from builders import make_user
 from conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from builders import make_user
 from callcenter.config import Settings
 from callcenter.routing import service as routing
 from callcenter.routing.models import Activity, Agent
@@ -51,42 +51,55 @@ class Centre:
     db: AsyncSession
     phones: list[AgentPhone] = field(default_factory=list)
 
-    async def add_agent(self, *, mode: str = "accept", talk_seconds: float | None = 60,
-                        answer_delay: float = 2.0) -> Agent:
+    async def add_agent(
+        self, *, mode: str = "accept", talk_seconds: float | None = 60, answer_delay: float = 2.0
+    ) -> Agent:
         """A signed-in agent whose softphone bot answers (or not) as told."""
         user = await make_user(self.db)
         agent = await routing.agent_for_user(self.db, user=user)
         await routing.set_activity(self.db, agent=agent, activity=Activity.available)
         await self.db.commit()
-        phone = AgentPhone(self.emulator_url, identity=agent.client_identity, mode=mode,
-                           answer_delay=answer_delay, talk_seconds=talk_seconds)
+        phone = AgentPhone(
+            self.emulator_url,
+            identity=agent.client_identity,
+            mode=mode,
+            answer_delay=answer_delay,
+            talk_seconds=talk_seconds,
+        )
         await phone.connect()
         self.phones.append(phone)
         return agent
 
-    async def call(self, script: list[dict[str, Any]], *, from_: str = "+14155550100",
-                   hangup_after: float | None = None) -> dict[str, Any]:
+    async def call(
+        self,
+        script: list[dict[str, Any]],
+        *,
+        from_: str = "+14155550100",
+        hangup_after: float | None = None,
+    ) -> dict[str, Any]:
         """Place a call and return the emulator's report once it has ended."""
-        sid = await self.control.place_call(from_=from_, to=SUPPORT_NUMBER, script=script,
-                                            hangup_after=hangup_after)
+        sid = await self.control.place_call(
+            from_=from_, to=SUPPORT_NUMBER, script=script, hangup_after=hangup_after
+        )
         return await self.control.wait_for_call(sid, timeout=60)
 
-    async def settled(self, sid: str, *, timeout: float = 10) -> Call:
+    async def settled(self, sid: str, *, within: float = 10) -> Call:
         """The app's record of the call once it has ended and (unless blocked) been landed
         on a ticket: what an agent looking at the ticket would see."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             await self.db.rollback()  # a fresh snapshot: SQLite's WAL keeps one per transaction
             call = await self.db.scalar(
                 select(Call).where(Call.sid == sid).execution_options(populate_existing=True)
             )
-            if call is not None and call.status.is_final:
-                if call.outcome == Outcome.blocked or await self.ticket_event(call) is not None:
-                    return call
+            final = call is not None and call.status.is_final
+            if final and (
+                call.outcome == Outcome.blocked or await self.ticket_event(call) is not None
+            ):
+                return call
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"call {sid} never settled in the app: {call and call.status}")
             await asyncio.sleep(0.05)
-
 
     async def ticket_event(self, call: Call) -> TicketEvent | None:
         return await self.db.scalar(

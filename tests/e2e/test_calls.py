@@ -23,3 +23,80 @@ async def test_answered_call_reaches_agent_and_ticket(centre: Centre):
     event = await centre.ticket_event(call)
     assert event is not None and "answered by" in event.body and "talked 4" in event.body
     assert centre.phones[0].offers, "the agent's phone rang"
+
+
+async def test_blocked_caller_is_rejected_and_never_answered(centre: Centre):
+    from callcenter.blocklist import service as blocklist
+    from callcenter.blocklist.models import BlockKind
+
+    await blocklist.add(centre.db, kind=BlockKind.exact, value="+14155550166", reason="abuse")
+    await centre.db.commit()
+    await centre.add_agent()
+    report = await centre.call([{"press": "2"}], from_="+14155550166")
+    assert report["answered"] is False
+    assert report["heard"] == []
+    assert report["status"] in ("busy", "no-answer")
+    call = await centre.settled(report["sid"])
+    assert call.outcome == Outcome.blocked
+    assert await centre.ticket_event(call) is None
+    assert centre.phones[0].offers == [], "no agent is disturbed by a blocked caller"
+
+
+async def test_caller_who_hangs_up_in_queue_is_abandoned_with_wait_time(centre: Centre):
+    await centre.add_agent(mode="ignore")  # signed in, but never picks up
+    report = await centre.call([{"press": "2"}, {"wait": 20}, {"hangup": True}])
+    assert report["queue_result"] == "hangup"
+    call = await centre.settled(report["sid"])
+    assert call.outcome == Outcome.abandoned
+    assert call.wait_seconds is not None and 15 <= call.wait_seconds <= 25
+    event = await centre.ticket_event(call)
+    assert event is not None and "abandoned" in event.body
+
+
+async def test_no_agent_signed_in_offers_voicemail_that_lands_on_ticket(centre: Centre):
+    report = await centre.call([{"press": "2"}, {"say": "My order 1234 never arrived."}])
+    heard = " ".join(item.get("text", "") for item in report["heard"])
+    assert "leave your name" in heard
+    assert report["recordings"], "the caller's message was recorded"
+    call = await centre.settled(report["sid"])
+    assert call.outcome == Outcome.voicemail
+    assert call.recording_url
+    event = await centre.ticket_event(call)
+    assert event is not None and event.kind.value == "voicemail"
+    assert event.data["recording_url"] == call.recording_url
+
+
+async def test_agent_who_rejects_is_skipped_for_the_next(centre: Centre):
+    first = await centre.add_agent(mode="reject")
+    second = await centre.add_agent(talk_seconds=20)
+    second_user = second.user_id
+    assert first.id != second.id
+    report = await centre.call([{"press": "1"}])
+    call = await centre.settled(report["sid"])
+    assert call.outcome == Outcome.answered
+    assert call.agent_id == second_user
+    assert centre.phones[0].offers, "the first agent was offered the call"
+    assert centre.phones[1].connected, "the second agent took it"
+
+
+async def test_speech_choice_reaches_the_billing_queue(centre: Centre):
+    await centre.add_agent(talk_seconds=10)
+    report = await centre.call([{"say": "billing"}])
+    call = await centre.settled(report["sid"])
+    assert call.queue == "billing"
+    assert call.outcome == Outcome.answered
+
+
+async def test_caller_waits_while_the_only_agent_is_busy(centre: Centre):
+    """Two callers, one agent: the second waits and is answered when the first call ends."""
+    import asyncio
+
+    await centre.add_agent(talk_seconds=60, answer_delay=1)
+    first, second = await asyncio.gather(
+        centre.call([{"press": "2"}]),
+        centre.call([{"wait": 1}, {"press": "2"}], from_="+14155550101"),
+    )
+    one = (await centre.settled(first["sid"])).outcome
+    two = await centre.settled(second["sid"])
+    assert (one, two.outcome) == (Outcome.answered, Outcome.answered)
+    assert two.wait_seconds is not None and two.wait_seconds >= 50
