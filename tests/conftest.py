@@ -100,6 +100,34 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_TABLES_SQL = (
+    "SELECT tablename AS name FROM pg_tables "
+    "WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
+)
+# Sequences owned by a table's column (serial or identity) that have handed out a value.
+_USED_SEQUENCES_SQL = """
+SELECT seq.relname AS name
+FROM pg_class seq
+JOIN pg_depend dep ON dep.objid = seq.oid AND dep.deptype IN ('a', 'i')
+JOIN pg_namespace ns ON ns.oid = seq.relnamespace
+JOIN pg_sequences used ON used.schemaname = ns.nspname AND used.sequencename = seq.relname
+WHERE seq.relkind = 'S' AND ns.nspname = current_schema() AND used.last_value IS NOT NULL
+"""
+
+
+def _literal(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _children_first(names: set[str]) -> list[str]:
+    """Tables in an order DELETE can follow: referencing tables before those they reference.
+
+    Tables the models do not know (none, while the migrations match the models) go first.
+    """
+    known = [table.name for table in reversed(models.Base.metadata.sorted_tables)]
+    return sorted(names - set(known)) + [name for name in known if name in names]
+
+
 class _LoopThread:
     """An event loop on its own thread, for session-wide async work from sync fixtures."""
 
@@ -151,21 +179,56 @@ class PostgresDatabase:
             )
         migrate.upgrade(self.url)
 
+    async def _connect(self) -> asyncpg.Connection:
+        if self._connection is None or self._connection.is_closed():
+            self._connection = await asyncpg.connect(_asyncpg_dsn(self.url))
+        return self._connection
+
     def truncate(self) -> None:
-        """Empty every table and restart its ids, so each test starts from nothing."""
+        """TRUNCATE every table RESTART IDENTITY CASCADE: the whole database back to empty."""
 
         async def truncate() -> None:
-            if self._connection is None or self._connection.is_closed():
-                self._connection = await asyncpg.connect(_asyncpg_dsn(self.url))
-            tables = await self._connection.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version'"
-            )
+            connection = await self._connect()
+            tables = await connection.fetch(_TABLES_SQL)
             if tables:
-                names = ", ".join(_quote(row["tablename"]) for row in tables)
-                await self._connection.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+                names = ", ".join(_quote(row["name"]) for row in tables)
+                await connection.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
 
         self._thread.run(truncate())
+
+    def reset(self) -> None:
+        """Empty every table and restart its ids, so each test starts from nothing.
+
+        The same end state as `truncate()`, but only for the tables a test touched (rows, or a
+        used id sequence), by DELETE children-first and ALTER SEQUENCE ... RESTART: about 1 ms
+        for an untouched database and 10 ms for a touched one, against 80+ ms for TRUNCATE.
+        Falls back to `truncate()` if the DELETEs cannot be ordered (an FK cycle).
+        """
+
+        async def reset() -> bool:
+            connection = await self._connect()
+            tables = [row["name"] for row in await connection.fetch(_TABLES_SQL)]
+            if not tables:
+                return True
+            probe = " UNION ALL ".join(
+                f"SELECT {_literal(name)} WHERE EXISTS (SELECT 1 FROM {_quote(name)})"
+                for name in tables
+            )
+            dirty = {row[0] for row in await connection.fetch(probe)}
+            sequences = [row["name"] for row in await connection.fetch(_USED_SEQUENCES_SQL)]
+            if not dirty and not sequences:
+                return True
+            statements = [f"DELETE FROM {_quote(name)}" for name in _children_first(dirty)]
+            statements += [f"ALTER SEQUENCE {_quote(name)} RESTART" for name in sequences]
+            try:
+                async with connection.transaction():
+                    await connection.execute(";\n".join(statements))
+            except asyncpg.ForeignKeyViolationError:
+                return False
+            return True
+
+        if not self._thread.run(reset()):
+            self.truncate()
 
     def drop(self) -> None:
         async def drop() -> None:
@@ -217,7 +280,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{path}"
     if request.param == "postgres":
         database: PostgresDatabase = request.getfixturevalue("postgres_database")
-        database.truncate()
+        database.reset()
         return database.url
     raise ValueError(f"unknown backend {request.param!r}")
 
