@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -106,6 +107,71 @@ def worker(threads: int) -> None:
     huey = build_huey(settings)
     click.echo(f"callcenter: worker on the {settings.worker_backend} queue, {threads} threads")
     huey.create_consumer(workers=threads, worker_type="thread").run()
+
+
+@main.command()
+@click.option("--calls", type=int, default=None, help="Place this many calls (default: forever).")
+@click.option(
+    "--exit",
+    "exit_after",
+    is_flag=True,
+    help="Exit when the calls are done: 0 only if each ended as expected.",
+)
+@click.option("--port", default=8000, show_default=True, type=int, help="The app's port.")
+@click.option(
+    "--emulator-port", default=8100, show_default=True, type=int, help="The Twilio emulator's port."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--agents", default=4, show_default=True, type=int, help="Agent bots.")
+@click.option(
+    "--interval", default=1.5, show_default=True, type=float, help="Seconds between callers."
+)
+@click.option(
+    "--clock",
+    type=click.Choice(["wall", "virtual"]),
+    default="wall",
+    show_default=True,
+    help="virtual: no real waiting (for tests).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("data/demo"),
+    show_default=True,
+    help="Where the demo keeps its database (wiped each run).",
+)
+def demo(
+    calls: int | None,
+    exit_after: bool,
+    port: int,
+    emulator_port: int,
+    host: str,
+    agents: int,
+    interval: float,
+    clock: str,
+    data_dir: Path,
+) -> None:
+    """Run the whole contact centre offline: app, Twilio emulator, agent bots, callers."""
+    from callcenter.demo import configure_quiet_logs, run_demo
+
+    if exit_after and calls is None:
+        _fail("--exit needs --calls N")
+    logs.configure(level="INFO", fmt="text")
+    configure_quiet_logs()
+    status = asyncio.run(
+        run_demo(
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            emulator_port=emulator_port,
+            calls=calls,
+            exit_after=exit_after,
+            agents=agents,
+            clock=clock,
+            interval=interval,
+        )
+    )
+    sys.exit(status)
 
 
 @main.group()

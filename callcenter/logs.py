@@ -69,7 +69,8 @@ def configure(*, level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("hypercorn.access", "aiosqlite", "asyncio"):
+    # twilio-python logs every REST request and its headers at INFO.
+    for noisy in ("hypercorn.access", "aiosqlite", "asyncio", "twilio.http_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

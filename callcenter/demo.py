@@ -1,0 +1,301 @@
+"""`callcenter demo`: the whole contact centre offline, on SQLite and the Twilio emulator.
+
+It starts the app and the emulator on this machine, signs in a few agent bots whose
+softphones answer, and sends a stream of simulated callers through the IVR: callers who
+press keys, who speak, who give up in the queue, and one whose number is blocked. With
+`--calls N --exit` it runs N calls and checks that each ended as expected and that every
+call that got through reached a ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+from sqlalchemy import select
+
+from callcenter import migrate
+from callcenter.accounts import service as accounts
+from callcenter.accounts.models import Role
+from callcenter.app import create_app
+from callcenter.blocklist import service as blocklist
+from callcenter.blocklist.models import BlockKind
+from callcenter.config import Settings
+from callcenter.db import create_engine, create_sessionmaker, transaction
+from callcenter.routing import service as routing
+from callcenter.routing.models import Activity
+from callcenter.telephony.models import Call, Outcome
+from callcenter.tickets.models import TicketEvent
+from twilio_emulator import AgentPhone, Emulator, EmulatorClient
+
+SUPPORT_NUMBER = "+15005550006"
+BLOCKED_NUMBER = "+14155550666"
+ACCOUNT_SID = "AC" + "d" * 32
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A kind of caller: what they do on the line and how their call should end."""
+
+    name: str
+    script: tuple[dict[str, Any], ...]
+    expected: Outcome
+    from_number: str | None = None
+
+
+SCENARIOS = (
+    Scenario("presses 2 for support", ({"press": "2"},), Outcome.answered),
+    Scenario("says 'billing'", ({"say": "billing"},), Outcome.answered),
+    Scenario("presses 9: shop is down", ({"press": "9"},), Outcome.answered),
+    Scenario(
+        "hangs up while queued", ({"press": "1"}, {"wait": 1}, {"hangup": True}), Outcome.abandoned
+    ),
+    Scenario("stays silent, goes to support", (), Outcome.answered),
+    Scenario("calls from a blocked number", ({"press": "2"},), Outcome.blocked, BLOCKED_NUMBER),
+)
+
+
+@dataclass
+class Placed:
+    number: int
+    scenario: Scenario
+    sid: str
+    report: dict[str, Any] | None = None
+    outcome: Outcome | None = None
+    landed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        if self.report is None or self.outcome != self.scenario.expected:
+            return False
+        if self.scenario.expected == Outcome.blocked:
+            return self.report["answered"] is False and not self.landed
+        return self.landed
+
+
+async def _seed(settings: Settings, *, agents: int) -> tuple[str, list[str]]:
+    """A fresh database with an admin, a supervisor, agents and one blocked number."""
+    migrate.upgrade(settings.database_url)
+    password = secrets.token_urlsafe(9)
+    engine = create_engine(settings.database_url)
+    identities: list[str] = []
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            await accounts.create_user(
+                session,
+                email="admin@example.com",
+                role=Role.admin,
+                password=password,
+                name="Ada Admin",
+            )
+            await accounts.create_user(
+                session,
+                email="supervisor@example.com",
+                role=Role.supervisor,
+                password=password,
+                name="Sam Lead",
+            )
+            for index in range(1, agents + 1):
+                user = await accounts.create_user(
+                    session,
+                    email=f"agent{index}@example.com",
+                    role=Role.agent,
+                    password=password,
+                    name=f"Agent {index}",
+                )
+                agent = await routing.agent_for_user(session, user=user)
+                await routing.set_activity(session, agent=agent, activity=Activity.available)
+                identities.append(agent.client_identity)
+            await blocklist.add(
+                session,
+                kind=BlockKind.exact,
+                value=BLOCKED_NUMBER,
+                reason="demo: a known prank caller",
+            )
+    finally:
+        await engine.dispose()
+    return password, identities
+
+
+async def _settle(settings: Settings, placed: list[Placed], *, wait: float) -> None:
+    """Read back how the app recorded each call, waiting for the last webhooks to land."""
+    engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    try:
+        while True:
+            async with sessionmaker() as session:
+                for item in placed:
+                    call = await session.scalar(select(Call).where(Call.sid == item.sid))
+                    if call is None or not call.status.is_final:
+                        continue
+                    item.outcome = call.outcome
+                    item.landed = (
+                        await session.scalar(
+                            select(TicketEvent.id).where(TicketEvent.call_id == call.id)
+                        )
+                        is not None
+                    )
+            if all(item.ok for item in placed) or loop.time() > deadline:
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
+
+
+async def run_demo(
+    *,
+    data_dir: Path,
+    host: str,
+    port: int,
+    emulator_port: int,
+    calls: int | None,
+    exit_after: bool,
+    agents: int,
+    clock: str,
+    interval: float,
+) -> int:
+    """Run the demo; returns the process exit status."""
+    demo_dir = data_dir
+    if demo_dir.exists():
+        shutil.rmtree(demo_dir)
+    auth_token = secrets.token_hex(16)
+    emulator = Emulator(account_sid=ACCOUNT_SID, auth_token=auth_token, clock=clock)
+    emulator_url = await emulator.start(host="127.0.0.1", port=emulator_port)
+    base_url = f"http://{host}:{port}"
+    settings = Settings(
+        data_dir=demo_dir,
+        public_base_url=base_url,
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=auth_token,
+        twilio_api_base_url=emulator_url,
+        twilio_phone_number=SUPPORT_NUMBER,
+        recordings_dir=demo_dir / "recordings",
+    )
+    password, identities = await _seed(settings, agents=agents)
+
+    app = create_app(settings)
+    config = HypercornConfig()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    control = EmulatorClient(emulator_url, ACCOUNT_SID, auth_token)
+    phones: list[AgentPhone] = []
+    try:
+        await _wait_for_port(host, port, server)
+        await control.provision_number(
+            SUPPORT_NUMBER,
+            voice_url=f"{base_url}/twilio/voice/incoming",
+            voice_fallback_url=f"{base_url}/twilio/voice/fallback",
+            status_callback=f"{base_url}/twilio/voice/status",
+        )
+        for identity in identities:
+            phone = AgentPhone(
+                emulator_url, identity=identity, mode="accept", answer_delay=3.0, talk_seconds=8.0
+            )
+            await phone.connect()
+            phones.append(phone)
+        _print_banner(base_url, emulator_url, password, agents)
+        placed = await _call_stream(control, calls=calls, interval=interval)
+        if not exit_after:
+            await asyncio.Event().wait()  # serve until interrupted
+        await _settle(settings, placed, wait=30)
+        return _report(placed)
+    finally:
+        for phone in phones:
+            await phone.close()
+        await control.close()
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server, timeout=10)
+        await emulator.stop()
+
+
+async def _wait_for_port(host: str, port: int, server: asyncio.Task[None]) -> None:
+    for _ in range(250):
+        if server.done():
+            server.result()
+        try:
+            _reader, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            await asyncio.sleep(0.02)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise RuntimeError(f"the app did not start on {host}:{port}")
+
+
+async def _call_stream(
+    control: EmulatorClient, *, calls: int | None, interval: float
+) -> list[Placed]:
+    """Place callers one after another, each a scenario in turn; wait for them to hang up."""
+    placed: list[Placed] = []
+    waits: list[asyncio.Task[None]] = []
+    numbers = itertools.count(1) if calls is None else range(1, calls + 1)
+    for number in numbers:
+        scenario = SCENARIOS[(number - 1) % len(SCENARIOS)]
+        caller = scenario.from_number or f"+1415555{number % 10000:04d}"
+        sid = await control.place_call(
+            from_=caller, to=SUPPORT_NUMBER, script=list(scenario.script)
+        )
+        item = Placed(number, scenario, sid)
+        placed.append(item)
+        waits.append(asyncio.create_task(_await_end(control, item)))
+        await asyncio.sleep(interval)
+    await asyncio.gather(*waits)
+    return placed
+
+
+async def _await_end(control: EmulatorClient, item: Placed) -> None:
+    try:
+        item.report = await control.wait_for_call(item.sid, timeout=600)
+    except TimeoutError:
+        item.report = None
+    status = item.report["status"] if item.report else "still going"
+    click.echo(f"  call {item.number:>3}: {item.scenario.name:<32} -> {status}")
+
+
+def _print_banner(base_url: str, emulator_url: str, password: str, agents: int) -> None:
+    click.echo(
+        "\ncallcenter demo is running (SQLite + the Twilio emulator, no network needed)\n"
+        f"  app:          {base_url}/  (sign in at {base_url}/login)\n"
+        f"  admin page:   {base_url}/admin\n"
+        f"  API docs:     {base_url}/api/docs\n"
+        f"  emulator:     {emulator_url}  (Twilio's REST API at /2010-04-01/...)\n"
+        f"  support line: {SUPPORT_NUMBER}\n"
+        f"  logins:       admin@example.com, supervisor@example.com, "
+        f"agent1..{agents}@example.com\n"
+        f"  password:     {password}\n"
+    )
+
+
+def _report(placed: list[Placed]) -> int:
+    click.echo("\n  #  caller                            expected   recorded   on a ticket")
+    for item in placed:
+        mark = "ok " if item.ok else "BAD"
+        click.echo(
+            f"{mark} {item.number:>3}  {item.scenario.name:<32}  {item.scenario.expected:<9}  "
+            f"{item.outcome or '-':<9}  {'yes' if item.landed else 'no'}"
+        )
+    good = sum(item.ok for item in placed)
+    click.echo(f"\n{good} of {len(placed)} calls ended as expected")
+    return 0 if good == len(placed) else 1
+
+
+def configure_quiet_logs() -> None:
+    """The demo prints its own story; the app's request log would drown it."""
+    for name in ("callcenter", "hypercorn.error", "twilio_emulator"):
+        logging.getLogger(name).setLevel(logging.WARNING)
