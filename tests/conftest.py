@@ -33,9 +33,11 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 from quart import Quart
 from quart.testing import QuartClient
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter import db as db_module
 from callcenter import migrate, models
 from callcenter.app import create_app
 from callcenter.config import Settings
@@ -405,8 +407,17 @@ async def live_server(app: Quart, settings: Settings, free_port: int) -> AsyncIt
 
 @pytest.fixture
 async def db_session(database_url: str) -> AsyncIterator[AsyncSession]:
-    """A session on the test's database for arranging and asserting; commit what you arrange."""
+    """A session on the test's database for arranging and asserting; commit what you arrange.
+
+    On SQLite the app begins every transaction with BEGIN IMMEDIATE (the write lock); this
+    session begins the plain way, so a test that reads and then waits on the app (a live
+    server, a webhook) cannot hold the app up. Its first write still takes the lock: commit
+    (or roll back) before driving the app. Roll back to see what the app committed since.
+    """
     engine = create_engine(database_url)
+    begin_immediate = getattr(db_module, "_sqlite_begin", None)
+    if begin_immediate is not None and event.contains(engine.sync_engine, "begin", begin_immediate):
+        event.remove(engine.sync_engine, "begin", begin_immediate)
     try:
         async with create_sessionmaker(engine)() as session:
             yield session
