@@ -1,0 +1,27 @@
+"""`callcenter demo --calls N --exit`: the whole centre offline, every call checked."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_demo_runs_calls_to_their_expected_end(tmp_path: Path):
+    command = [
+        str(Path(sys.executable).parent / "callcenter"), "demo", "--calls", "7", "--exit",
+        "--clock", "virtual", "--interval", "0.1", "--port", str(_free_port()),
+        "--emulator-port", str(_free_port()), "--data-dir", str(tmp_path / "demo"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "7 of 7 calls ended as expected" in result.stdout
+    assert "password:" in result.stdout and "/admin" in result.stdout
+    assert "calls from a blocked number" in result.stdout
