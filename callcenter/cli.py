@@ -221,17 +221,17 @@ def user_add(email: str, role: str, name: str, password_stdin: bool) -> None:
     settings = _settings()
     password = _read_password(password_stdin)
 
-    async def work(session: Any) -> int:
+    async def work(session: Any) -> tuple[int, str]:
         created = await accounts.create_user(
             session, email=email, role=Role(role), password=password, name=name
         )
-        return created.id
+        return created.id, created.email
 
     try:
-        user_id = _with_session(settings, work)
+        user_id, stored_email = _with_session(settings, work)
     except accounts.AccountError as error:
         _fail(str(error))
-    click.echo(f"callcenter: added {role} {email} (id {user_id})")
+    click.echo(f"callcenter: added {role} {stored_email} (id {user_id})")
 
 
 @user.command("token")
