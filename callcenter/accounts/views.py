@@ -7,7 +7,7 @@ import logging
 from urllib.parse import urlsplit
 
 from quart import Blueprint, redirect, render_template, request, session, url_for
-from quart_schema import validate_querystring, validate_response
+from quart_schema import hide, tag_blueprint, validate_querystring, validate_response
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from callcenter import api
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 pages = Blueprint("accounts", __name__)
 api_bp = Blueprint("accounts_api", __name__, url_prefix="/api")
+tag_blueprint(api_bp, ["accounts"])
 
 
 def _safe_next(target: str | None) -> str:
@@ -32,11 +33,13 @@ def _safe_next(target: str | None) -> str:
 
 
 @pages.get("/login")
+@hide
 async def login() -> str:
     return await render_template("accounts/login.html", next=request.args.get("next", ""))
 
 
 @pages.post("/login")
+@hide
 async def login_submit() -> tuple[str, int] | WerkzeugResponse:
     form = await request.form
     email = form.get("email", "").strip()
@@ -67,6 +70,7 @@ async def login_submit() -> tuple[str, int] | WerkzeugResponse:
 
 
 @pages.post("/logout")
+@hide
 async def logout() -> WerkzeugResponse:
     session.clear()
     return redirect(url_for("accounts.login"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from quart import Blueprint
-from quart_schema import validate_request, validate_response
+from quart_schema import tag_blueprint, validate_request, validate_response
 
 from callcenter import api, flows
 from callcenter.accounts.auth import current_user, require_role
@@ -15,6 +15,7 @@ from callcenter.routing.schemas import ActivityIn, AgentList, AgentOut
 from callcenter.web.context import after_commit, db, state
 
 bp = Blueprint("routing_api", __name__, url_prefix="/api/agents")
+tag_blueprint(bp, ["agents"])
 
 # Agents choose these themselves; `reserved` and `busy` are set by routing alone.
 SELF_SERVICE = {Activity.offline, Activity.available, Activity.away}

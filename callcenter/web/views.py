@@ -16,6 +16,7 @@ bp = Blueprint("web", __name__)
 
 
 @bp.get("/")
+@hide
 async def home() -> WerkzeugResponse | str:
     user = current_user()
     if user is None:
@@ -24,6 +25,7 @@ async def home() -> WerkzeugResponse | str:
 
 
 @bp.get("/admin")
+@hide
 @require_role(Role.admin)
 async def admin() -> str:
     users, total = await accounts.list_users(db(), offset=0, limit=200)
