@@ -54,7 +54,7 @@ async def agents_online(session: AsyncSession) -> int:
 
 async def list_agents(session: AsyncSession) -> list[tuple[Agent, User]]:
     rows = await session.execute(select(Agent, User).join(User).order_by(Agent.id))
-    return [(agent, user) for agent, user in rows.tuples()]
+    return [(agent, user) for agent, user in rows]
 
 
 async def claim_longest_idle(
