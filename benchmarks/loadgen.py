@@ -79,6 +79,7 @@ async def run(url: str, lines: list[tuple[str, str]], rate: float, seconds: floa
         "achieved_send_rps": round(total / sent_for, 1) if sent_for > 0 else None,
         "completed_rps": round(len(latencies) / elapsed, 1),
         "errors": errors,
+        "incomplete": total - len(latencies),  # still unanswered 20 s after the last send
         "statuses": statuses,
         "p50_ms": _pct(latencies, 50),
         "p90_ms": _pct(latencies, 90),
