@@ -41,6 +41,7 @@ from twilio_emulator import AgentPhone, Emulator, EmulatorClient
 SUPPORT_NUMBER = "+15005550006"
 BLOCKED_NUMBER = "+14155550666"
 ACCOUNT_SID = "AC" + "d" * 32
+DEMO_MARKER = ".callcenter-demo"
 
 
 @dataclass(frozen=True)
@@ -168,8 +169,7 @@ async def run_demo(
 ) -> int:
     """Run the demo; returns the process exit status."""
     demo_dir = data_dir
-    if demo_dir.exists():
-        shutil.rmtree(demo_dir)
+    _fresh_demo_dir(demo_dir)
     auth_token = secrets.token_hex(16)
     emulator = Emulator(account_sid=ACCOUNT_SID, auth_token=auth_token, clock=clock)
     emulator_url = await emulator.start(host="127.0.0.1", port=emulator_port)
@@ -221,6 +221,19 @@ async def run_demo(
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server, timeout=10)
         await emulator.stop()
+
+
+def _fresh_demo_dir(path: Path) -> None:
+    """Empty the demo's directory, but never one the demo did not make (a real data dir)."""
+    marker = path / DEMO_MARKER
+    if path.exists() and any(path.iterdir()) and not marker.exists():
+        raise click.ClickException(
+            f"{path} is not empty and was not made by the demo; choose another --data-dir"
+        )
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    marker.write_text("made by `callcenter demo`; wiped at each run\n")
 
 
 async def _wait_for_port(host: str, port: int, server: asyncio.Task[None]) -> None:

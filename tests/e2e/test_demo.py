@@ -25,3 +25,18 @@ def test_demo_runs_calls_to_their_expected_end(tmp_path: Path):
     assert "7 of 7 calls ended as expected" in result.stdout
     assert "password:" in result.stdout and "/admin" in result.stdout
     assert "calls from a blocked number" in result.stdout
+
+
+def test_demo_refuses_to_wipe_a_directory_it_did_not_make(tmp_path: Path):
+    precious = tmp_path / "data"
+    precious.mkdir()
+    (precious / "callcenter.db").write_text("a real install's database")
+    command = [
+        str(Path(sys.executable).parent / "callcenter"), "demo", "--calls", "1", "--exit",
+        "--port", str(_free_port()), "--emulator-port", str(_free_port()),
+        "--data-dir", str(precious),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "was not made by the demo" in result.stderr
+    assert (precious / "callcenter.db").read_text() == "a real install's database"
