@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -92,7 +93,8 @@ def serve(host: str, port: int, workers: int) -> None:
     config.bind = [f"{host}:{port}"]
     config.workers = workers
     config.worker_class = "uvloop"
-    config.accesslog = None
+    config.accesslog = None  # the app logs each request itself, with its request id
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our formatter, once
     click.echo(f"callcenter: serving on http://{host}:{port} for {settings.public_base_url}")
     sys.exit(run(config))
 

@@ -189,6 +189,7 @@ async def run_demo(
     config = HypercornConfig()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
     stop = asyncio.Event()
     server = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     control = EmulatorClient(emulator_url, ACCOUNT_SID, auth_token)

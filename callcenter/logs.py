@@ -69,8 +69,9 @@ def configure(*, level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # twilio-python logs every REST request and its headers at INFO.
-    for noisy in ("hypercorn.access", "aiosqlite", "asyncio", "twilio.http_client"):
+    # twilio-python logs every REST request and its headers at INFO; Alembic its internals.
+    quiet = ("hypercorn.access", "aiosqlite", "asyncio", "twilio.http_client", "alembic.runtime")
+    for noisy in quiet:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
