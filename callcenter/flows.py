@@ -51,12 +51,15 @@ async def incoming_call(
     session: AsyncSession, tel: Telephony, *, params: dict[str, str]
 ) -> VoiceResponse:
     """A new call: refuse blocked numbers unanswered, otherwise greet and start the flow."""
-    caller = phones.to_e164(params.get("From", ""))
-    entry = await blocklist.match(session, number=caller)
+    raw_caller = params.get("From", "")
+    caller = phones.to_e164(raw_caller)
+    entry = await blocklist.match(
+        session, number=caller, anonymous=phones.is_anonymous(raw_caller)
+    )
     call = await calls.start_inbound(
         session,
         sid=params["CallSid"],
-        from_number=caller or params.get("From", "") or "anonymous",
+        from_number=caller or raw_caller or "anonymous",
         to_number=params.get("To", ""),
         customer_id=None,
     )

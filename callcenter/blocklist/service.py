@@ -23,18 +23,23 @@ async def add(
     return entry
 
 
-async def match(session: AsyncSession, *, number: str | None) -> BlocklistEntry | None:
-    """The live entry that blocks this caller (None for an anonymous caller id), if any.
+async def match(
+    session: AsyncSession, *, number: str | None, anonymous: bool = False
+) -> BlocklistEntry | None:
+    """The live entry that blocks this caller, if any.
 
-    An exact entry wins over a prefix, and a longer prefix over a shorter one, so the
-    reason shown to supervisors is the most specific.
+    `number` is the caller's E.164 number (None when there is none); `anonymous` says the
+    caller withheld it, which only an `anonymous` entry blocks. An exact entry wins over a
+    prefix, and a longer prefix over a shorter one, so the reason shown is the most specific.
     """
     now = utcnow()
     live = or_(BlocklistEntry.expires_at.is_(None), BlocklistEntry.expires_at > now)
-    if number is None:
+    if anonymous:
         return await session.scalar(
             select(BlocklistEntry).where(BlocklistEntry.kind == BlockKind.anonymous, live).limit(1)
         )
+    if number is None:
+        return None
     candidates = await session.scalars(
         select(BlocklistEntry).where(
             live,

@@ -49,6 +49,17 @@ async def test_blocked_number_is_rejected_unanswered(
     assert await db_session.scalar(select(Identity)) is None, "no customer for a blocked caller"
 
 
+async def test_expired_block_lets_the_caller_through(
+    client: QuartClient, settings: Settings, db_session: AsyncSession
+):
+    import datetime as dt
+
+    entry = await blocklist.add(db_session, kind=BlockKind.exact, value="+14155550166")
+    entry.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    await db_session.commit()
+    assert "<Reject" not in await _incoming(client, settings, call_sid(), "+14155550166")
+
+
 async def test_prefix_and_anonymous_blocks(
     client: QuartClient, settings: Settings, db_session: AsyncSession
 ):
@@ -58,6 +69,8 @@ async def test_prefix_and_anonymous_blocks(
     assert "<Reject" in await _incoming(client, settings, call_sid(), "+19005550100")
     assert "<Reject" in await _incoming(client, settings, call_sid(), "anonymous")
     assert "<Reject" not in await _incoming(client, settings, call_sid(), "+14155550100")
+    # A caller id that is not a phone number is not a withheld one.
+    assert "<Reject" not in await _incoming(client, settings, call_sid(), "client:alice")
 
 
 async def test_caller_hears_greeting_and_menu_and_becomes_a_customer(
