@@ -291,7 +291,7 @@ def classify(result: WebhookResult) -> tuple[int | None, str]:
     if result.error is not None:
         return result.error, result.message
     if result.status >= 400:
-        return 11200, f"HTTP retrieval failure: status {result.status}"
+        return 11217, f"HTTP error response code: status {result.status}"
     ctype = result.content_type.split(";")[0].strip().lower()
     if ctype not in XML_TYPES and ctype != "text/plain" and not ctype.startswith("audio/"):
         return 12300, f"Invalid Content-Type: {result.content_type!r}"

@@ -47,16 +47,20 @@ class Messages:
 
     def send(self, from_: str, to: str, body: str, messaging_service_sid: str | None,
              status_callback: str | None) -> Message:
-        """REST create: queued now; sent and delivered shortly after, with callbacks."""
-        msg = self._new(from_ or "", to, body, "outbound-api", "queued",
+        """REST create: ``queued`` (``accepted`` with a Messaging Service), then ``sent``
+        and ``delivered`` shortly after. As Twilio documents, no status callback is sent
+        for the initial status; with a Messaging Service ``queued`` gets one."""
+        initial = "accepted" if messaging_service_sid else "queued"
+        msg = self._new(from_ or "", to, body, "outbound-api", initial,
                         messaging_service_sid=messaging_service_sid,
                         status_callback=status_callback)
         self.engine.spawn(self._deliver(msg))
         return msg
 
     async def _deliver(self, msg: Message) -> None:
-        for status in ("sent", "delivered"):
-            await self.engine.clock.sleep(0.5)
+        steps = (["queued"] if msg.status == "accepted" else []) + ["sent", "delivered"]
+        for status in steps:
+            await self.engine.clock.sleep(0.5 if status != "queued" else 0.1)
             msg.status, msg.updated = status, self.engine.now()
             if status == "sent":
                 msg.sent = msg.updated
@@ -65,6 +69,8 @@ class Messages:
                           ("MessageSid", msg.sid), ("SmsSid", msg.sid),
                           ("MessageStatus", status), ("SmsStatus", status),
                           ("From", msg.from_), ("To", msg.to)]
+                if msg.messaging_service_sid:
+                    params.append(("MessagingServiceSid", msg.messaging_service_sid))
                 self.engine.callback(None, msg.status_callback, "POST", params, key=msg.sid)
 
     async def receive(self, from_: str, to: str, body: str) -> Message:
@@ -82,20 +88,45 @@ class Messages:
                   ("FromCountry", country), ("To", to), ("ToZip", ""), ("NumSegments", "1"),
                   ("MessageSid", msg.sid), ("AccountSid", engine.account_sid),
                   ("From", from_), ("ApiVersion", "2010-04-01")]
-        result = await engine.webhooks.send(number.sms_url, params, number.sms_method)
-        if result.error or result.status >= 400:
-            detail = result.message or f"HTTP {result.status}"
-            engine.log_error(result.error or 11200, f"SMS webhook failed: {detail}", None,
-                             number.sms_url)
+        body_xml, code = await self._fetch(number.sms_url, number.sms_method, params)
+        if body_xml is None and number.sms_fallback_url:
+            extra = [("ErrorCode", str(code)), ("ErrorUrl", number.sms_url)]
+            body_xml, _ = await self._fetch(number.sms_fallback_url,
+                                            number.sms_fallback_method, params + extra)
+        if body_xml is None:
             return msg
-        try:
-            root = ET.fromstring(result.body.strip().encode()) if result.body.strip() else None
-        except ET.ParseError:
-            engine.log_error(12100, "SMS reply is not valid TwiML", None, number.sms_url)
-            return msg
-        for el in root if root is not None else []:
-            if el.tag == "Message":
-                text = el.findtext("Body") or "".join(el.itertext()).strip()
-                reply = self._new(to, from_, text, "outbound-reply", "sent")
-                reply.sent = reply.created
+        for el in body_xml:
+            if el.tag != "Message":
+                continue
+            body_el = el.find("Body")
+            text = (body_el.text or "") if body_el is not None else (el.text or "")
+            reply = self._new(el.get("from") or to, el.get("to") or from_, text.strip(),
+                              "outbound-reply", "sent")
+            reply.sent = reply.created
         return msg
+
+    async def _fetch(self, url: str, method: str,
+                     params: list[tuple[str, str]]) -> tuple[ET.Element | None, int]:
+        """POST (or GET) an SMS webhook: the parsed <Response>, or None and the error code
+        (logged)."""
+        engine = self.engine
+        result = await engine.webhooks.send(url, params, method)
+        if result.error:
+            engine.log_error(result.error, f"SMS webhook failed: {result.message}", None, url)
+            return None, result.error
+        if result.status >= 400:
+            engine.log_error(11217, f"SMS webhook answered HTTP {result.status}", None, url,
+                             http_status=result.status)
+            return None, 11217
+        text = result.body.strip()
+        if not text:
+            return ET.Element("Response"), 0
+        try:
+            root = ET.fromstring(text.encode())
+        except ET.ParseError:
+            engine.log_error(12100, "SMS reply is not valid TwiML", None, url)
+            return None, 12100
+        if root.tag != "Response":
+            engine.log_error(12200, f"SMS reply root is <{root.tag}>, not <Response>", None, url)
+            return None, 12200
+        return root, 0

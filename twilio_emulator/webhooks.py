@@ -34,7 +34,10 @@ class Timeouts:
 
 @dataclass
 class WebhookResult:
-    """What came back; ``error`` holds a Twilio error code when the fetch failed."""
+    """What came back; ``error`` holds a Twilio error code when no response came:
+    11205 (HTTP connection failure: connect failed or the 15 s budget ran out) or 11200
+    (HTTP retrieval failure: any other transport error). A 4xx/5xx answer is not an
+    ``error`` here; callers classify it (11217 for documents, 15003 for callbacks)."""
 
     url: str
     status: int = 0
@@ -121,7 +124,7 @@ class WebhookSender:
                         result.error = None
                         return result
                 except aiohttp.ClientConnectorError as exc:
-                    result.error, result.message = 11200, f"connection failed: {exc}"
+                    result.error, result.message = 11205, f"connection failed: {exc}"
                     if attempt < limits.retries:
                         continue
                 except (TimeoutError, asyncio.TimeoutError) as exc:  # noqa: UP041

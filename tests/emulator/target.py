@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-Reply = str | Callable[[dict[str, str]], str] | tuple[int, str, str]
+Reply = str | Callable[[dict[str, str]], Any] | tuple[int, str, str]
 
 
 @dataclass
@@ -55,6 +55,8 @@ class Target:
         reply = self.replies.get(request.path, "<Response/>")
         if callable(reply):
             reply = reply(params)
+        if asyncio.iscoroutine(reply):
+            reply = await reply
         if isinstance(reply, tuple):
             status, ctype, body = reply
             return web.Response(status=status, text=body, content_type=ctype)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -111,11 +112,12 @@ async def test_fallback_gets_error_code(emu, target, client):
                                   voice_fallback_url=target.url("/fallback"))
     report = await client.wait_for_call(await client.place_call(CALLER, NUMBER))
     hit = target.at("/fallback")[0]
-    assert hit.params["ErrorCode"] == "11200"
+    assert hit.params["ErrorCode"] == "11217"  # HTTP error response code
     assert hit.params["ErrorUrl"] == target.url("/voice")
     assert report["heard"][0]["text"] == "fallback here"
-    assert 11200 in report["errors"]
-    assert any(e["code"] == 11200 and e["call_sid"] == report["sid"] for e in emu.log)
+    assert 11217 in report["errors"]
+    assert any(e["code"] == 11217 and e["call_sid"] == report["sid"] and
+               e["http_status"] == 500 for e in emu.log)
 
 
 @pytest.mark.parametrize(("reply", "code"), [
@@ -133,10 +135,35 @@ async def test_application_error_without_fallback(emu, target, client, reply, co
     assert report["status"] == "completed"
 
 
-async def test_unreachable_webhook_logs_11200(emu, client):
+async def test_unreachable_webhook_logs_11205(emu, client):
     await client.provision_number(NUMBER, voice_url="http://127.0.0.1:9/voice#ct=200&rc=0")
     report = await client.wait_for_call(await client.place_call(CALLER, NUMBER))
-    assert report["errors"][0] in (11200, 11205)
+    assert report["errors"][0] == 11205  # HTTP connection failure
+
+
+async def test_slow_webhook_times_out_with_11205_then_fallback(emu, target, client):
+    async def slow(_params):
+        await asyncio.sleep(1.0)
+        return twiml("<Say>too late</Say>")
+
+    target.on("/slow", slow)
+    target.on("/fallback", twiml("<Say>fallback</Say>"))
+    # #tt= shortens Twilio's 15 s total budget (milliseconds) so the test stays quick.
+    await client.provision_number(NUMBER, voice_url=target.url("/slow#tt=300"),
+                                  voice_fallback_url=target.url("/fallback"))
+    report = await client.wait_for_call(await client.place_call(CALLER, NUMBER))
+    assert report["errors"][0] == 11205
+    assert target.at("/fallback")[0].params["ErrorCode"] == "11205"
+    assert report["heard"][0]["text"] == "fallback"
+
+
+@pytest.mark.parametrize("status", [404, 503])
+async def test_http_error_status_is_11217_without_fallback(emu, target, client, status):
+    target.on("/voice", (status, "text/html", "<h1>nope</h1>"))
+    await client.provision_number(NUMBER, voice_url=target.url("/voice"))
+    report = await client.wait_for_call(await client.place_call(CALLER, NUMBER))
+    assert report["errors"] == [11217]
+    assert report["heard"][0]["text"].startswith("We are sorry, an application error")
 
 
 async def test_rest_responses_match_openapi(emu, twilio, target, client):
