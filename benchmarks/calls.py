@@ -163,7 +163,11 @@ async def run(args: argparse.Namespace, workdir: Path, database_url: str,
         if not ok:
             bad.append({"sid": sid, "emulator": report and report["status"],
                         "outcome": outcome and str(outcome), "landed": landed,
-                        "errors": report and report.get("errors")})
+                        "errors": report and report.get("errors"),
+                        "webhooks": report and [
+                            (e.get("url"), e.get("status"), e.get("t"))
+                            for e in report["trace"] if e.get("event") == "webhook"
+                        ][:4]})
     return {
         "placed_s": placed_s,
         "elapsed_s": elapsed,
