@@ -15,16 +15,15 @@ from pathlib import Path
 from quart import Quart, Response, g, request, send_from_directory
 from quart_schema import QuartSchema, hide
 
-from callcenter import errors, flows, logs
+from callcenter import errors, logs
 from callcenter.accounts import auth
 from callcenter.accounts.views import api_bp as accounts_api
 from callcenter.accounts.views import pages as accounts_pages
 from callcenter.config import PROJECT_DIR, Settings
 from callcenter.db import create_engine, create_sessionmaker
-from callcenter.ivr import flow as ivr_flow
+from callcenter.flows import build_telephony
 from callcenter.routing.views import bp as routing_api
 from callcenter.telephony.gateway import TwilioGateway
-from callcenter.telephony.urls import VoiceUrls
 from callcenter.telephony.views import bp as telephony_hooks
 from callcenter.web import context
 from callcenter.web.views import bp as web_pages
@@ -55,13 +54,7 @@ def create_app(settings: Settings) -> Quart:
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
     gateway = TwilioGateway(settings)
-    telephony = flows.Telephony(
-        flow=ivr_flow.load(settings.ivr_flow_path),
-        urls=VoiceUrls(settings.public_base_url),
-        gateway=gateway,
-        sessionmaker=sessionmaker,
-        agent_ring_seconds=settings.agent_ring_seconds,
-    )
+    telephony = build_telephony(settings, sessionmaker, gateway)
     app.extensions["callcenter"] = context.AppState(
         settings=settings, engine=engine, sessionmaker=sessionmaker, telephony=telephony
     )

@@ -82,7 +82,7 @@ def serve(host: str, port: int, workers: int) -> None:
     from hypercorn.run import run
 
     settings = _settings()
-    if problem := asyncio.run(_check_database(settings)):
+    if problem := settings.serving_problem() or asyncio.run(_check_database(settings)):
         _fail(problem)
     try:
         ivr_flow.load(settings.ivr_flow_path)

@@ -13,6 +13,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -27,6 +28,10 @@ from sqlalchemy.exc import ArgumentError
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_DIR / "config" / "default.toml"
 ENV_PREFIX = "CALLCENTER_"
+
+# A placeholder, public by nature: webhooks signed with it prove nothing.
+DEFAULT_AUTH_TOKEN = "change-me"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 # The async drivers we run on, keyed by the backend name in a URL.
 _ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
@@ -47,7 +52,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
 
     twilio_account_sid: str = "AC00000000000000000000000000000000"
-    twilio_auth_token: SecretStr = SecretStr("change-me")
+    twilio_auth_token: SecretStr = SecretStr(DEFAULT_AUTH_TOKEN)
     twilio_api_key_sid: str | None = None
     twilio_api_key_secret: SecretStr | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
@@ -126,13 +131,24 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, toml)
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    @property
     def secure_cookies(self) -> bool:
         """Cookies carry `Secure` whenever users reach us over TLS, even behind a proxy."""
         return self.public_base_url.startswith("https://")
+
+    def serving_problem(self) -> str | None:
+        """Why this install must not answer the outside world yet, or None.
+
+        Twilio signs webhooks with the auth token; with the shipped placeholder anyone could
+        forge them. Only an app reachable on loopback alone may run with it.
+        """
+        host = urlsplit(self.public_base_url).hostname or ""
+        exposed = host not in LOOPBACK_HOSTS
+        if exposed and self.twilio_auth_token.get_secret_value() == DEFAULT_AUTH_TOKEN:
+            return (
+                f"setting {ENV_PREFIX}TWILIO_AUTH_TOKEN: still the placeholder; set your Twilio "
+                "auth token (webhook signatures are checked with it)"
+            )
+        return None
 
     def session_secret(self) -> str:
         """The key that signs session cookies: configured, or made once and kept in the data dir.

@@ -32,7 +32,8 @@ def wants_json() -> bool:
 
 
 def register(app: Quart) -> None:
-    """JSON errors everywhere under /api/, never an HTML traceback."""
+    """JSON errors under /api/ and /twilio/ (and for clients asking for JSON), never an HTML
+    traceback; pages get an HTML error page."""
 
     @app.errorhandler(APIError)
     async def _api_error(error: APIError) -> Response | tuple[str, int]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
-from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -70,11 +69,13 @@ def configure(*, level: str = "INFO", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # twilio-python logs every REST request and its headers at INFO; Alembic its internals.
-    quiet = ("hypercorn.access", "aiosqlite", "asyncio", "twilio.http_client", "alembic.runtime")
+    quiet = (
+        "hypercorn.access",
+        "aiosqlite",
+        "asyncio",
+        "twilio.http_client",
+        "twilio.async_http_client",  # logs every REST request's URL, with callers' numbers
+        "alembic.runtime",
+    )
     for noisy in quiet:
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def event_fields(**fields: Any) -> dict[str, Any]:
-    """`extra=` for a log call, dropping Nones so lines stay short."""
-    return {key: value for key, value in fields.items() if value is not None}

@@ -15,8 +15,9 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from callcenter.config import Settings
 from callcenter.db import create_engine, create_sessionmaker
+from callcenter.flows import build_telephony
+from callcenter.flows.reconcile import reconcile
 from callcenter.telephony.gateway import TwilioGateway
-from callcenter.telephony.reconcile import reconcile_stale_calls
 
 # A call with no final status after this long is checked against Twilio's REST API.
 STALE_AFTER = dt.timedelta(minutes=10)
@@ -36,13 +37,12 @@ def build_huey(settings: Settings) -> Huey:
 
 
 async def reconcile_calls(settings: Settings) -> int:
-    """One pass of the stale-call check, with its own engine and REST client."""
+    """One pass of the safety net, with its own engine and REST client."""
     engine = create_engine(settings.database_url)
     gateway = TwilioGateway(settings)
+    telephony = build_telephony(settings, create_sessionmaker(engine), gateway)
     try:
-        return await reconcile_stale_calls(
-            create_sessionmaker(engine), gateway, older_than=STALE_AFTER
-        )
+        return await reconcile(telephony, older_than=STALE_AFTER)
     finally:
         await gateway.close()
         await engine.dispose()

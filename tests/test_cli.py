@@ -66,14 +66,28 @@ def test_console_script_is_installed() -> None:
 
 def test_every_command_has_help(tmp_path: Path) -> None:
     commands = [
-        [], ["serve"], ["worker"], ["db"], ["db", "upgrade"], ["db", "downgrade"],
-        ["user"], ["user", "add"], ["user", "token"],
+        [],
+        ["serve"],
+        ["worker"],
+        ["db"],
+        ["db", "upgrade"],
+        ["db", "downgrade"],
+        ["user"],
+        ["user", "add"],
+        ["user", "token"],
     ]
     running = [
-        (command, subprocess.Popen(
-            [str(CALLCENTER), *command, "--help"], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=cli_env(),
-        ))
+        (
+            command,
+            subprocess.Popen(
+                [str(CALLCENTER), *command, "--help"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=tmp_path,
+                env=cli_env(),
+            ),
+        )
         for command in commands
     ]
     for command, process in running:
@@ -81,9 +95,15 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         assert process.returncode == 0, (command, err)
         assert "Usage: callcenter" in out, command
         assert err == "", command
-    assert "--password-stdin" in subprocess.run(
-        [str(CALLCENTER), "user", "add", "--help"], capture_output=True, text=True, env=cli_env()
-    ).stdout
+    assert (
+        "--password-stdin"
+        in subprocess.run(
+            [str(CALLCENTER), "user", "add", "--help"],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+        ).stdout
+    )
 
 
 def test_add_a_user_and_use_a_token_from_the_cli(cli, data_dir: Path) -> None:
@@ -91,8 +111,15 @@ def test_add_a_user_and_use_a_token_from_the_cli(cli, data_dir: Path) -> None:
     assert upgraded.returncode == 0, upgraded.stderr
     assert (data_dir / "callcenter.db").exists()
 
-    added = cli("user", "add", "Boss@Example.com", "--role", "admin", "--password-stdin",
-                stdin=PASSWORD + "\n")
+    added = cli(
+        "user",
+        "add",
+        "Boss@Example.com",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert added.returncode == 0, added.stderr
     assert "boss@example.com" in added.stdout.lower()
     assert PASSWORD not in added.stdout + added.stderr
@@ -115,14 +142,22 @@ def test_add_a_user_and_use_a_token_from_the_cli(cli, data_dir: Path) -> None:
     assert body["email"] == "boss@example.com"
     assert body["role"] == "admin"
 
-    again = cli("user", "add", "boss@example.com", "--role", "agent", "--password-stdin",
-                stdin="another long password\n")
+    again = cli(
+        "user",
+        "add",
+        "boss@example.com",
+        "--role",
+        "agent",
+        "--password-stdin",
+        stdin="another long password\n",
+    )
     assert again.returncode != 0
     assert "already exists" in again.stderr
     assert "Traceback" not in again.stderr
 
-    weak = cli("user", "add", "weak@example.com", "--role", "agent", "--password-stdin",
-               stdin="short\n")
+    weak = cli(
+        "user", "add", "weak@example.com", "--role", "agent", "--password-stdin", stdin="short\n"
+    )
     assert weak.returncode != 0
     assert "at least 10 characters" in weak.stderr
     assert "Traceback" not in weak.stderr
@@ -152,7 +187,10 @@ def test_serve_on_an_unmigrated_database_asks_for_db_upgrade(cli, data_dir: Path
 
 def test_serve_on_an_unreachable_database_names_the_setting(cli) -> None:
     result = cli(
-        "serve", "--port", "1", timeout=30,
+        "serve",
+        "--port",
+        "1",
+        timeout=30,
         CALLCENTER_DATABASE_URL="postgresql://nobody@127.0.0.1:1/nothing",
     )
 
@@ -181,3 +219,14 @@ async def test_db_upgrade_builds_the_schema(cli, database_url: str) -> None:
     finally:
         migrate.upgrade(database_url)
         await engine.dispose()
+
+
+def test_serve_refuses_the_placeholder_auth_token_on_a_public_url(cli) -> None:
+    """Webhooks signed with a public placeholder prove nothing: a reachable app must not run."""
+    result = cli(
+        "serve", "--port", "1", timeout=30, CALLCENTER_PUBLIC_BASE_URL="https://support.example.com"
+    )
+
+    assert result.returncode != 0
+    assert "CALLCENTER_TWILIO_AUTH_TOKEN" in result.stderr
+    assert "Traceback" not in result.stderr

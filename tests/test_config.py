@@ -21,7 +21,7 @@ def test_defaults_keep_everything_under_the_data_dir() -> None:
 
     assert settings.data_dir == Path("data")
     assert settings.database_url == "sqlite+aiosqlite:///data/callcenter.db"
-    assert settings.is_sqlite
+    assert settings.database_url.startswith("sqlite+aiosqlite:")
     assert settings.public_base_url == "http://127.0.0.1:8000"
     assert settings.log_format == "text"
     assert settings.log_level == "INFO"

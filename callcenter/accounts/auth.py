@@ -64,7 +64,7 @@ async def _check_csrf() -> None:
                                               "multipart/form-data"):
         sent = (await request.form).get("csrf_token")
     expected = session.get("csrf")
-    if not expected or not sent or not secrets.compare_digest(sent, expected):
+    if not expected or not sent or not secrets.compare_digest(sent.encode(), expected.encode()):
         raise APIError(403, "csrf_failed", "the form has expired; reload the page and try again")
 
 

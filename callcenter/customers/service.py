@@ -39,9 +39,17 @@ async def find_or_create_by_phone(session: AsyncSession, *, phone: str) -> Custo
         return found
 
 
-async def phone_of(session: AsyncSession, *, customer_id: int) -> str | None:
-    return await session.scalar(
-        select(Identity.value).where(
-            Identity.customer_id == customer_id, Identity.kind == IdentityKind.phone
-        )
+async def create_anonymous(session: AsyncSession) -> Customer:
+    """A customer for a caller who withheld their number: their call still needs a ticket."""
+    customer = Customer(name="Anonymous caller")
+    session.add(customer)
+    await session.flush()
+    return customer
+
+
+async def lock(session: AsyncSession, *, customer_id: int) -> None:
+    """Hold the customer's row until commit, so two contacts landing at once for the same
+    customer take turns (and find the same open ticket) instead of opening two."""
+    await session.execute(
+        select(Customer.id).where(Customer.id == customer_id).with_for_update()
     )

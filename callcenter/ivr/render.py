@@ -7,6 +7,8 @@ flow survives a restart and works on any instance.
 
 from __future__ import annotations
 
+import re
+
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from callcenter.ivr.flow import (
@@ -48,9 +50,12 @@ def render(
         say(response, flow, node.text)
         node_id, node = node.next, flow.node(node.next)
     if isinstance(node, MenuNode):
+        uses_hash = any("#" in option.digits for option in node.options)
         gather = Gather(
             input="dtmf speech" if node.speech else "dtmf",
             num_digits=max(len(option.digits) for option in node.options),
+            # "#" ends input by default; a menu that offers "#" as a choice must not.
+            finish_on_key="" if uses_hash else None,
             timeout=node.timeout,
             action=urls.ivr(node_id, attempt),
             method="POST",
@@ -91,15 +96,25 @@ def render(
 
 
 def choose(node: MenuNode, *, digits: str, speech: str) -> MenuOption | None:
-    """The option a caller picked by key or by saying one of its words."""
+    """The option a caller picked by key, or by saying one of its words or phrases.
+
+    Twilio's speech results are capitalised and punctuated ("Billing, please."), so both
+    sides are compared as lists of words: "my shop is down" matches the word "down" and
+    the phrase "shop is down".
+    """
     if digits:
         return next((option for option in node.options if option.digits == digits), None)
-    spoken = speech.lower()
+    spoken = _words(speech)
     for option in node.options:
-        if any(word.lower() in spoken.split() or word.lower() == spoken.strip()
-               for word in option.words):
-            return option
+        for phrase in option.words:
+            wanted = _words(phrase)
+            if wanted and any(spoken[i : i + len(wanted)] == wanted for i in range(len(spoken))):
+                return option
     return None
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[\w']+", text.lower())
 
 
 def wait_message(flow: Flow, node: QueueNode, *, position: int, first: bool) -> VoiceResponse:

@@ -30,6 +30,7 @@ class ReservationStatus(enum.StrEnum):
     rejected = "rejected"
     timeout = "timeout"
     canceled = "canceled"
+    failed = "failed"  # we could not ring the agent (Twilio refused or was unreachable)
     completed = "completed"
 
     @property

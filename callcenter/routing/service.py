@@ -7,6 +7,8 @@ the offer, so several instances sharing PostgreSQL never double-book an agent.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +18,7 @@ from callcenter.routing.models import Activity, Agent, Reservation, ReservationS
 
 # Activities in which an agent counts as "staffing the phones" for the caller's sake.
 ONLINE = (Activity.available, Activity.reserved, Activity.busy)
+OPEN = (ReservationStatus.pending, ReservationStatus.accepted)
 
 
 async def get_agent(session: AsyncSession, *, agent_id: int) -> Agent | None:
@@ -32,16 +35,47 @@ async def agent_for_user(session: AsyncSession, *, user: User) -> Agent:
     return agent
 
 
+class ActivityConflict(Exception):
+    """The agent's activity cannot change now (they are ringing or on a call)."""
+
+
 async def set_activity(session: AsyncSession, *, agent: Agent, activity: Activity) -> Agent:
-    """An agent's own choice of activity; going available makes them idle from now."""
-    if agent.activity != activity:
-        now = utcnow()
-        if activity == Activity.available and agent.activity in (Activity.offline, Activity.away):
-            agent.idle_since = now
-        agent.activity = activity
-        agent.activity_changed_at = now
-        await session.flush()
+    """An agent's own choice of activity; going available makes them idle from now.
+
+    Routing owns `reserved` and `busy`: while an agent rings or talks they may only go
+    offline (the call goes on; they are not offered another). The change is a conditional
+    UPDATE on the activity we read, so it cannot overwrite one routing made meanwhile.
+    """
+    seen = agent.activity
+    if seen == activity:
+        return agent
+    if activity == Activity.available and await has_open_reservation(session, agent_id=agent.id):
+        raise ActivityConflict("finish the current call first")
+    if seen in (Activity.reserved, Activity.busy) and activity != Activity.offline:
+        raise ActivityConflict("finish the current call first")
+    now = utcnow()
+    values: dict[str, object] = {"activity": activity, "activity_changed_at": now}
+    if activity == Activity.available:
+        values["idle_since"] = now
+    changed = await session.execute(
+        update(Agent)
+        .where(Agent.id == agent.id, Agent.activity == seen)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        raise ActivityConflict("your activity changed meanwhile; try again")
+    await session.refresh(agent)
     return agent
+
+
+async def has_open_reservation(session: AsyncSession, *, agent_id: int) -> bool:
+    found = await session.scalar(
+        select(Reservation.id)
+        .where(Reservation.agent_id == agent_id, Reservation.status.in_(OPEN))
+        .limit(1)
+    )
+    return found is not None
 
 
 async def agents_online(session: AsyncSession) -> int:
@@ -82,23 +116,36 @@ async def claim_longest_idle(
 
 
 async def release(session: AsyncSession, *, agent_id: int, after_call: bool) -> None:
-    """Put a reserved or busy agent back to available (not one who went offline meanwhile)."""
+    """Put a reserved or busy agent back to available once no offer of theirs is open.
+
+    An agent who went offline meanwhile stays offline: the choice was theirs.
+    """
     now = utcnow()
     values: dict[str, object] = {"activity": Activity.available, "activity_changed_at": now}
     if after_call:
         values["idle_since"] = now
+    still_open = (
+        select(Reservation.id)
+        .where(Reservation.agent_id == agent_id, Reservation.status.in_(OPEN))
+        .exists()
+    )
     await session.execute(
         update(Agent)
-        .where(Agent.id == agent_id, Agent.activity.in_((Activity.reserved, Activity.busy)))
+        .where(
+            Agent.id == agent_id,
+            Agent.activity.in_((Activity.reserved, Activity.busy)),
+            ~still_open,
+        )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
 
 
 async def mark_busy(session: AsyncSession, *, agent_id: int) -> None:
+    """The agent answered their offer (an agent who went offline while ringing stays so)."""
     await session.execute(
         update(Agent)
-        .where(Agent.id == agent_id)
+        .where(Agent.id == agent_id, Agent.activity == Activity.reserved)
         .values(activity=Activity.busy, activity_changed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -118,19 +165,18 @@ async def get_reservation(session: AsyncSession, *, reservation_id: int) -> Rese
 async def open_reservation(session: AsyncSession, *, call_id: int) -> Reservation | None:
     """The offer in flight for a call (ringing an agent, or answered), if any."""
     return await session.scalar(
-        select(Reservation).where(
-            Reservation.call_id == call_id,
-            Reservation.status.in_((ReservationStatus.pending, ReservationStatus.accepted)),
-        )
+        select(Reservation).where(Reservation.call_id == call_id, Reservation.status.in_(OPEN))
     )
 
 
 async def agents_who_declined(session: AsyncSession, *, call_id: int) -> set[int]:
-    """Agents who already let this call ring out or rejected it: not offered it again."""
+    """Agents this call was offered to without success: not offered it again."""
     rows = await session.scalars(
         select(Reservation.agent_id).where(
             Reservation.call_id == call_id,
-            Reservation.status.in_((ReservationStatus.rejected, ReservationStatus.timeout)),
+            Reservation.status.in_(
+                (ReservationStatus.rejected, ReservationStatus.timeout, ReservationStatus.failed)
+            ),
         )
     )
     return set(rows)
@@ -139,3 +185,23 @@ async def agents_who_declined(session: AsyncSession, *, call_id: int) -> set[int
 def close_reservation(reservation: Reservation, *, status: ReservationStatus) -> None:
     reservation.status = status
     reservation.ended_at = utcnow()
+
+
+async def stale_reservations(
+    session: AsyncSession, *, ringing_before: dt.datetime, answered_before: dt.datetime
+) -> list[Reservation]:
+    """Offers that should have ended by now: ringing past any ring timeout (the agent was
+    never rung, or the callback was lost), or answered long ago (the end was lost)."""
+    rows = await session.scalars(
+        select(Reservation).where(
+            (
+                (Reservation.status == ReservationStatus.pending)
+                & (Reservation.created_at < ringing_before)
+            )
+            | (
+                (Reservation.status == ReservationStatus.accepted)
+                & (Reservation.created_at < answered_before)
+            )
+        )
+    )
+    return list(rows)

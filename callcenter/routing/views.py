@@ -5,10 +5,11 @@ from __future__ import annotations
 from quart import Blueprint
 from quart_schema import tag_blueprint, validate_request, validate_response
 
-from callcenter import api, flows
+from callcenter import api
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role, User
 from callcenter.errors import APIError
+from callcenter.flows import offers
 from callcenter.routing import service as routing
 from callcenter.routing.models import Activity, Agent
 from callcenter.routing.schemas import ActivityIn, AgentList, AgentOut
@@ -59,11 +60,12 @@ async def set_my_activity(data: ActivityIn) -> AgentOut:
     if data.activity not in SELF_SERVICE:
         raise APIError(400, "invalid_activity", f"{data.activity.value} is set by routing only")
     agent = await routing.agent_for_user(db(), user=user)
-    if agent.activity in (Activity.reserved, Activity.busy) and data.activity != Activity.offline:
-        raise APIError(409, "on_a_call", "finish the current call first")
-    await routing.set_activity(db(), agent=agent, activity=data.activity)
+    try:
+        await routing.set_activity(db(), agent=agent, activity=data.activity)
+    except routing.ActivityConflict as conflict:
+        raise APIError(409, "on_a_call", str(conflict)) from None
     if data.activity == Activity.available:
-        after_commit(flows.dispatch, state().telephony)
+        after_commit(offers.dispatch, state().telephony)
     return _out(agent, user)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
@@ -17,6 +18,11 @@ from twilio.rest import Client
 from callcenter.config import Settings
 
 log = logging.getLogger("callcenter.telephony.gateway")
+
+
+# What a REST call can fail with: Twilio's answer, or the network (aiohttp's errors are not
+# all OSErrors: a dropped keep-alive connection is ServerDisconnectedError).
+_TRANSPORT_ERRORS = (TwilioException, aiohttp.ClientError, OSError, TimeoutError, ValueError)
 
 
 class GatewayError(Exception):
@@ -85,7 +91,7 @@ class TwilioGateway:
                 status_callback_event=["initiated", "ringing", "answered", "completed"],
                 timeout=ring_seconds,
             )
-        except (TwilioRestException, TwilioException, OSError) as error:
+        except _TRANSPORT_ERRORS as error:
             raise _wrap(error, "calls.create") from error
         return OutboundCall(sid=call.sid or "", status=call.status or "")
 
@@ -95,7 +101,7 @@ class TwilioGateway:
             await self._rest().queues(queue_sid).members(call_sid).update_async(
                 url=url, method="POST"
             )
-        except (TwilioRestException, TwilioException, OSError) as error:
+        except _TRANSPORT_ERRORS as error:
             raise _wrap(error, "queues.members.update") from error
 
     async def end_call(self, *, call_sid: str, ringing: bool) -> None:
@@ -104,14 +110,14 @@ class TwilioGateway:
             await self._rest().calls(call_sid).update_async(
                 status="canceled" if ringing else "completed"
             )
-        except (TwilioRestException, TwilioException, OSError) as error:
+        except _TRANSPORT_ERRORS as error:
             raise _wrap(error, "calls.update") from error
 
     async def fetch_status(self, *, call_sid: str) -> tuple[str, int | None]:
         """A call's status and duration as Twilio has them, for calls whose callback got lost."""
         try:
             call = await self._rest().calls(call_sid).fetch_async()
-        except (TwilioRestException, TwilioException, OSError) as error:
+        except _TRANSPORT_ERRORS as error:
             raise _wrap(error, "calls.fetch") from error
         return call.status or "", int(call.duration) if call.duration else None
 
@@ -121,5 +127,8 @@ def _wrap(error: Exception, operation: str) -> GatewayError:
         log.warning("telephony.rest.failed",
                     extra={"operation": operation, "code": error.code, "status": error.status})
         return GatewayError(error.msg, code=error.code, status=error.status)
-    log.warning("telephony.rest.unreachable", extra={"operation": operation, "error": str(error)})
-    return GatewayError(str(error))
+    log.warning(
+        "telephony.rest.unreachable",
+        extra={"operation": operation, "error": f"{type(error).__name__}: {error}"},
+    )
+    return GatewayError(str(error) or type(error).__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,9 @@ _PROGRESS = {
     CallStatus.ringing: 2,
     CallStatus.in_progress: 3,
 }
+
+
+FINAL_STATUSES = [status for status in CallStatus if status.is_final]
 
 
 def _progress(status: CallStatus) -> int:
@@ -54,34 +57,29 @@ async def get(session: AsyncSession, *, call_id: int, lock: bool = False) -> Cal
 
 
 async def start_inbound(
-    session: AsyncSession,
-    *,
-    sid: str,
-    from_number: str,
-    to_number: str,
-    customer_id: int | None,
-) -> Call:
-    """Record a new inbound call; a repeated first webhook (a retry) returns the same row."""
-    existing = await get_by_sid(session, sid=sid)
+    session: AsyncSession, *, sid: str, from_number: str, to_number: str
+) -> tuple[Call, bool]:
+    """Record a new inbound call: (the call, whether it is new). A repeated first webhook
+    (Twilio retrying, or the fallback URL) returns the same row."""
+    existing = await get_by_sid(session, sid=sid, lock=True)
     if existing is not None:
-        return existing
+        return existing, False
     call = Call(
         sid=sid,
         direction=CallDirection.inbound,
         from_number=from_number,
         to_number=to_number,
         status=CallStatus.ringing,
-        customer_id=customer_id,
         started_at=utcnow(),
     )
     try:
         async with session.begin_nested():
             session.add(call)
     except IntegrityError:
-        found = await get_by_sid(session, sid=sid)
+        found = await get_by_sid(session, sid=sid, lock=True)
         assert found is not None
-        return found
-    return call
+        return found, False
+    return call, True
 
 
 def _timestamp(raw: str) -> dt.datetime | None:
@@ -189,40 +187,49 @@ def record_talk_time(call: Call, *, talk_seconds: int | None) -> None:
         call.talk_seconds = talk_seconds
 
 
-async def waiting_calls(session: AsyncSession, *, queue: str | None = None) -> list[Call]:
-    """Calls in a queue with no agent yet, oldest first: the order they are offered in.
-
-    The rows are locked, skipping any another instance is dispatching right now, so two
-    instances never offer the same call twice.
-    """
-    query = select(Call).where(
+def _waiting() -> list[ColumnElement[bool]]:
+    """A caller in a queue, not yet with an agent, not leaving it, not hung up."""
+    return [
         Call.enqueued_at.is_not(None),
         Call.connected_at.is_(None),
+        Call.queue_result.is_(None),
         Call.outcome.is_(None),
-        Call.status.not_in([s for s in CallStatus if s.is_final]),
-    )
-    if queue is not None:
-        query = query.where(Call.queue == queue)
-    query = query.order_by(Call.enqueued_at, Call.id).with_for_update(skip_locked=True)
+        Call.status.not_in(FINAL_STATUSES),
+    ]
+
+
+async def waiting_calls(session: AsyncSession) -> list[Call]:
+    """Calls in a queue with no agent yet, oldest first: the order they are offered in."""
+    query = select(Call).where(*_waiting()).order_by(Call.enqueued_at, Call.id)
     return list(await session.scalars(query))
 
 
-async def unlanded_calls(session: AsyncSession, *, ended_before: dt.datetime) -> list[Call]:
-    """Finished calls that never reached a ticket because a webhook they waited on was lost."""
-    from callcenter.tickets.models import TicketEvent
+async def lock_waiting(session: AsyncSession, *, call_id: int) -> Call | None:
+    """The call, locked, if it is still waiting; None if it is not, or if another instance
+    holds it right now (it is offering it: skip, rather than wait and offer it twice)."""
+    query = (
+        select(Call)
+        .where(Call.id == call_id, *_waiting())
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return await session.scalar(query)
 
+
+async def finished_calls(
+    session: AsyncSession, *, ended_after: dt.datetime, ended_before: dt.datetime
+) -> list[Call]:
+    """Calls that ended in a window of time (the worker checks each reached its ticket)."""
     query = select(Call).where(
-        Call.status.in_([s for s in CallStatus if s.is_final]),
+        Call.status.in_(FINAL_STATUSES),
+        Call.ended_at >= ended_after,
         Call.ended_at < ended_before,
         Call.outcome.is_distinct_from(Outcome.blocked),
-        ~select(TicketEvent.id).where(TicketEvent.call_id == Call.id).exists(),
     )
     return list(await session.scalars(query))
 
 
 async def stale_calls(session: AsyncSession, *, older_than: dt.datetime) -> list[Call]:
     """Calls still open long after they began: their final callback may have been lost."""
-    query = select(Call).where(
-        Call.status.not_in([s for s in CallStatus if s.is_final]), Call.started_at < older_than
-    )
+    query = select(Call).where(Call.status.not_in(FINAL_STATUSES), Call.started_at < older_than)
     return list(await session.scalars(query))

@@ -2,7 +2,8 @@
 
 `/twilio/voice/incoming` is the number's Voice URL, `/twilio/voice/fallback` its fallback
 and `/twilio/voice/status` its status callback; the rest are reached from our own TwiML.
-Views only parse, call a flow and answer; follow-up REST work runs after the response.
+Views only parse, call a flow and answer; follow-up REST work (offering calls to agents,
+ending legs) runs after the transaction commits, without delaying Twilio's answer.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from quart import Blueprint, Response, request
 from quart_schema import hide
 from twilio.twiml.voice_response import VoiceResponse
 
-from callcenter import flows
 from callcenter.errors import APIError
+from callcenter.flows import Hangup, Telephony, inbound, offers
 from callcenter.telephony.webhooks import (
     callback_webhook,
     safe_twiml,
@@ -29,12 +30,12 @@ log = logging.getLogger("callcenter.telephony")
 bp = Blueprint("telephony", __name__, url_prefix="/twilio/voice")
 
 
-def tel() -> flows.Telephony:
+def tel() -> Telephony:
     return state().telephony
 
 
-def _apology() -> str:
-    return tel().flow.apology
+def _apology() -> VoiceResponse:
+    return safe_twiml(tel().flow.apology)
 
 
 def _arg_int(name: str) -> int:
@@ -45,105 +46,98 @@ def _arg_int(name: str) -> int:
 
 
 def _node() -> str:
-    """The flow node a URL names. One gone from the flow (edited mid-call) is handled by the
-    flow functions, which start the caller over rather than drop them."""
     node = request.args.get("node", "")
     if not node:
         raise APIError(400, "malformed_webhook", "the node parameter is missing")
     return node
 
 
-def _later_dispatch() -> None:
-    after_commit(flows.dispatch, tel())
-
-
-def _later_hang_up(agent_call_sid: str | None) -> None:
-    if agent_call_sid:
-        after_commit(_hang_up_agent, tel(), agent_call_sid)
-
-
-async def _hang_up_agent(telephony: flows.Telephony, call_sid: str) -> None:
-    try:
-        await telephony.gateway.end_call(call_sid=call_sid, ringing=True)
-    except flows.GatewayError:
-        log.info("routing.offer.cancel_failed", extra={"agent_call_sid": call_sid})
+def _follow_up(hangup: Hangup | None = None, *, dispatch: bool = True) -> None:
+    """After the commit: end a leg that must not go on, and offer waiting calls to agents
+    (an agent may have been freed, or a caller may be waiting)."""
+    if hangup is not None:
+        after_commit(offers.end_leg, tel(), hangup)
+    if dispatch:
+        after_commit(offers.dispatch, tel())
 
 
 @bp.post("/incoming")
 @hide
-@voice_webhook(apology=_apology)
+@voice_webhook(on_failure=_apology)
 async def incoming(params: dict[str, str]) -> VoiceResponse:
-    return await flows.incoming_call(db(), tel(), params=params)
+    return await inbound.incoming_call(db(), tel(), params=params)
 
 
 @bp.post("/ivr")
 @hide
-@voice_webhook(apology=_apology)
+@voice_webhook(on_failure=_apology)
 async def ivr(params: dict[str, str]) -> VoiceResponse:
-    return await flows.menu_choice(
+    return await inbound.menu_choice(
         db(), tel(), params=params, node_id=_node(), attempt=_arg_int("attempt")
     )
 
 
 @bp.post("/queue/wait")
 @hide
-@voice_webhook(apology=_apology)
+@voice_webhook(on_failure=inbound.keep_waiting)
 async def queue_wait(params: dict[str, str]) -> VoiceResponse:
-    response = await flows.queue_wait(db(), tel(), params=params, node_id=_node())
-    _later_dispatch()
+    response, hangup = await inbound.queue_wait(db(), tel(), params=params, node_id=_node())
+    _follow_up(hangup)
     return response
 
 
 @bp.post("/queue/result")
 @hide
-@voice_webhook(apology=_apology)
+@voice_webhook(on_failure=_apology)
 async def queue_result(params: dict[str, str]) -> VoiceResponse:
-    response, cancel = await flows.queue_result(db(), tel(), params=params, node_id=_node())
-    _later_hang_up(cancel)
+    response, hangup = await inbound.queue_result(db(), tel(), params=params, node_id=_node())
+    _follow_up(hangup)
     return response
 
 
 @bp.post("/voicemail")
 @hide
-@voice_webhook(apology=_apology)
+@voice_webhook(on_failure=_apology)
 async def voicemail(params: dict[str, str]) -> VoiceResponse:
-    return await flows.voicemail_recorded(db(), tel(), params=params, node_id=_node())
+    return await inbound.voicemail_recorded(db(), tel(), params=params, node_id=_node())
 
 
 @bp.post("/agent/answer")
 @hide
-@voice_webhook(apology=_apology)
+@voice_webhook(on_failure=_apology)
 async def agent_answer(params: dict[str, str]) -> VoiceResponse:
-    return await flows.agent_answered(tel(), reservation_id=_arg_int("reservation"))
+    return await offers.agent_answered(tel(), reservation_id=_arg_int("reservation"))
 
 
 @bp.post("/caller/connect")
 @hide
-@voice_webhook(apology=_apology)
+@voice_webhook(on_failure=_apology)
 async def caller_connect(params: dict[str, str]) -> VoiceResponse:
-    return await flows.caller_connected(db(), tel(), reservation_id=_arg_int("reservation"))
+    return await offers.caller_connected(db(), tel(), reservation_id=_arg_int("reservation"))
 
 
 @bp.post("/status")
 @hide
 @callback_webhook
 async def status(params: dict[str, str]) -> None:
-    _later_hang_up(await flows.call_status(db(), params=params))
+    _follow_up(await inbound.call_status(db(), params=params))
 
 
 @bp.post("/agent/status")
 @hide
 @callback_webhook
 async def agent_status(params: dict[str, str]) -> None:
-    if await flows.agent_leg_status(db(), params=params, reservation_id=_arg_int("reservation")):
-        _later_dispatch()
+    freed, hangup = await offers.agent_leg_status(
+        db(), params=params, reservation_id=_arg_int("reservation")
+    )
+    _follow_up(hangup, dispatch=freed)
 
 
 @bp.post("/recording/status")
 @hide
 @callback_webhook
 async def recording_status(params: dict[str, str]) -> None:
-    await flows.recording_ready(db(), params=params)
+    await inbound.recording_ready(db(), params=params)
 
 
 @bp.post("/fallback")
@@ -159,4 +153,4 @@ async def fallback() -> Response:
             "error_url": params.get("ErrorUrl"),
         },
     )
-    return xml(safe_twiml(_apology()))
+    return xml(_apology())

@@ -66,8 +66,14 @@ def safe_twiml(message: str) -> VoiceResponse:
 Handler = Callable[[dict[str, str]], Awaitable[VoiceResponse]]
 
 
-def voice_webhook(*, apology: Callable[[], str]) -> Callable[[Handler], Callable[..., Any]]:
-    """Wrap a voice webhook handler: verify, parse, run, and never fail the caller."""
+def voice_webhook(
+    *, on_failure: Callable[[], VoiceResponse]
+) -> Callable[[Handler], Callable[..., Any]]:
+    """Wrap a voice webhook handler: verify, parse, run, commit, and never fail the caller.
+
+    The transaction commits here, inside the guard, so that a failed commit too ends in
+    `on_failure`'s TwiML (an apology; in the wait loop, a pause) rather than a 500.
+    """
 
     def decorator(handler: Handler) -> Callable[..., Awaitable[Response]]:
         @wraps(handler)
@@ -78,14 +84,17 @@ def voice_webhook(*, apology: Callable[[], str]) -> Callable[[Handler], Callable
                 raise APIError(400, "malformed_webhook", f"missing {', '.join(missing)}")
             try:
                 twiml = await handler(params)
+                await db().commit()
             except APIError:
                 raise
             except Exception:
-                log.exception("telephony.webhook.failed",
-                              extra={"path": request.path, "call_sid": params.get("CallSid")})
+                log.exception(
+                    "telephony.webhook.failed",
+                    extra={"path": request.path, "call_sid": params.get("CallSid")},
+                )
                 await db().rollback()
                 g.pop("after_commit", None)
-                return xml(safe_twiml(apology()))
+                return xml(on_failure())
             return xml(twiml)
 
         return view
@@ -94,14 +103,30 @@ def voice_webhook(*, apology: Callable[[], str]) -> Callable[[Handler], Callable
 
 
 def callback_webhook(handler: Callable[[dict[str, str]], Awaitable[None]]) -> Callable[..., Any]:
-    """Wrap a status callback: verify, run; 204 on success so Twilio does not log 15003."""
+    """Wrap a status callback: verify, run, commit; 204 on success so Twilio logs no 15003.
+
+    A failure is logged with the CallSid (Twilio will not send the callback again; the
+    worker's reconciliation is what recovers it) and answered 500.
+    """
 
     @wraps(handler)
     async def view() -> Response:
         params = await verify_signature()
         if not params.get("CallSid"):
             raise APIError(400, "malformed_webhook", "missing CallSid")
-        await handler(params)
+        try:
+            await handler(params)
+            await db().commit()
+        except APIError:
+            raise
+        except Exception:
+            log.exception(
+                "telephony.callback.failed",
+                extra={"path": request.path, "call_sid": params.get("CallSid")},
+            )
+            await db().rollback()
+            g.pop("after_commit", None)
+            return Response(status=500)
         return Response(status=204)
 
     return view

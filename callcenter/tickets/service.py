@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter.customers import service as customers
 from callcenter.db import utcnow
 from callcenter.tickets.models import (
     Channel,
@@ -49,6 +50,7 @@ async def add_contact(
     A contact on an existing ticket reopens a pending one, because the customer is waiting
     on us again. A call lands at most once (the call id is unique on the timeline).
     """
+    await customers.lock(session, customer_id=customer_id)
     if call_id is not None and (existing := await event_for_call(session, call_id=call_id)):
         return existing
     ticket = await find_open_ticket(session, customer_id=customer_id)

@@ -54,3 +54,23 @@ def test_choose_by_digits_and_words():
     assert choose(menu, digits="2", speech="").next == "support"
     assert choose(menu, digits="", speech="my shop is down").next == "urgent"
     assert choose(menu, digits="", speech="weather") is None
+
+
+def test_speech_as_twilio_writes_it_is_understood():
+    flow = load(PROJECT_DIR / "ivr" / "default.yaml")
+    menu = flow.node("main_menu")
+    assert isinstance(menu, MenuNode)
+    assert choose(menu, digits="", speech="Billing, please.").next == "billing"
+    assert choose(menu, digits="", speech="Our shop is DOWN!").next == "urgent"
+
+
+def test_menu_offering_hash_does_not_end_input_on_hash():
+    from callcenter.ivr.render import render
+    from callcenter.telephony.urls import VoiceUrls
+
+    flow = parse(
+        "name: x\nstart: m\nnodes:\n  m: {type: menu, prompt: p, no_input: h, options: "
+        "[{digits: '#', next: h}, {digits: '1', next: h}]}\n  h: {type: hangup}"
+    )
+    twiml = str(render(flow, "m", VoiceUrls("http://x")))
+    assert 'finishOnKey=""' in twiml

@@ -1,0 +1,74 @@
+"""Use cases that span domains: a call from the first ring to the ticket it lands on.
+
+- `inbound`: the caller's side (blocklist, IVR, the queue, voicemail, status callbacks);
+- `offers`: the agent's side (offering waiting calls, answering, the agent's leg);
+- `landing`: putting a finished call on its customer's ticket;
+- `reconcile`: the worker's safety net for webhooks Twilio never delivered.
+
+Functions that talk to Twilio's REST API open their own short transactions and never
+hold one across the REST call: Twilio may call us back before it answers, and that
+request must not wait on our lock. Every flow that reads and then changes a call locks
+the call's row first, then its reservation, always in that order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter.config import Settings
+from callcenter.ivr import flow as ivr_flow
+from callcenter.ivr.flow import Flow
+from callcenter.telephony.gateway import TwilioGateway
+from callcenter.telephony.urls import VoiceUrls
+
+
+@dataclass
+class Telephony:
+    """What call flows need besides a session: the flow, our URLs, the REST gateway."""
+
+    flow: Flow
+    urls: VoiceUrls
+    gateway: TwilioGateway
+    sessionmaker: async_sessionmaker[AsyncSession]
+    agent_ring_seconds: int = 20
+    # The caller id agents' phones show when the customer's own number cannot be used.
+    caller_id: str | None = None
+
+
+# Marks a caller we told to <Leave> until Twilio's Enqueue action reports the real result,
+# so no agent is offered a caller on their way to voicemail.
+LEAVING = "leaving"
+
+
+@dataclass(frozen=True)
+class Hangup:
+    """A call leg to end once the transaction has committed (ringing: cancel it)."""
+
+    call_sid: str
+    ringing: bool
+
+
+def build_telephony(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    gateway: TwilioGateway,
+) -> Telephony:
+    """The call flows' surroundings for an app or a worker, from settings (loads the IVR flow)."""
+    return Telephony(
+        flow=ivr_flow.load(settings.ivr_flow_path),
+        urls=VoiceUrls(settings.public_base_url),
+        gateway=gateway,
+        sessionmaker=sessionmaker,
+        agent_ring_seconds=settings.agent_ring_seconds,
+        caller_id=settings.twilio_phone_number,
+    )
+
+
+def as_int(raw: str | None) -> int | None:
+    """A numeric webhook parameter, or None when it is absent or not a number."""
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except ValueError:
+        return None

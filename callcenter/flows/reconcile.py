@@ -1,0 +1,110 @@
+"""The worker's safety net for webhooks Twilio never delivered (or we failed to handle).
+
+Twilio gives up on a status callback that fails, and a crash can lose one in flight. Left
+alone, a call would stay "in progress" forever and never reach its ticket, or an agent
+would stay "busy" after their call. The worker asks Twilio's REST API about what is still
+open after a while, and applies what it says, as the lost callback would have.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from callcenter.db import transaction, utcnow
+from callcenter.flows import Telephony, inbound, landing, offers
+from callcenter.routing import service as routing
+from callcenter.telephony import service as calls
+from callcenter.telephony.gateway import GatewayError
+from callcenter.tickets import service as tickets
+
+log = logging.getLogger("callcenter.flows.reconcile")
+
+# A sequence number above any Twilio sends for a call, so the reconciled status applies.
+RECONCILED_SEQUENCE = 10_000
+# How far back finished calls are checked for a ticket (the worker runs every few minutes).
+LANDING_LOOKBACK = dt.timedelta(days=1)
+
+
+async def reconcile(tel: Telephony, *, older_than: dt.timedelta) -> int:
+    """One pass: close stale calls and offers, land finished calls; returns how many changed."""
+    changed = await _close_stale_calls(tel, older_than=older_than)
+    changed += await _close_stale_offers(tel, older_than=older_than)
+    async with transaction(tel.sessionmaker) as session:
+        window_end = utcnow() - older_than
+        finished = await calls.finished_calls(
+            session, ended_after=window_end - LANDING_LOOKBACK, ended_before=window_end
+        )
+        for call in finished:
+            if await tickets.event_for_call(session, call_id=call.id) is not None:
+                continue
+            await landing.land_on_ticket(session, call=call, force=True)
+            log.info("telephony.reconcile.landed", extra={"call_sid": call.sid})
+            changed += 1
+    return changed
+
+
+async def _fetch(tel: Telephony, sid: str) -> tuple[str, int | None] | None:
+    try:
+        return await tel.gateway.fetch_status(call_sid=sid)
+    except GatewayError as error:
+        log.warning("telephony.reconcile.failed", extra={"call_sid": sid, "code": error.code})
+        return None
+
+
+def _callback(sid: str, status: str, duration: int | None) -> dict[str, str]:
+    params = {
+        "CallSid": sid,
+        "CallStatus": status,
+        "SequenceNumber": str(RECONCILED_SEQUENCE),
+        "CallbackSource": "reconciled",
+    }
+    if duration is not None:
+        params["CallDuration"] = str(duration)
+    return params
+
+
+async def _close_stale_calls(tel: Telephony, *, older_than: dt.timedelta) -> int:
+    async with transaction(tel.sessionmaker) as session:
+        stale = [c.sid for c in await calls.stale_calls(session, older_than=utcnow() - older_than)]
+    closed = 0
+    for sid in stale:
+        fetched = await _fetch(tel, sid)
+        parsed = calls.parse_status(fetched[0]) if fetched else None
+        if fetched is None or parsed is None or not parsed.is_final:
+            continue
+        async with transaction(tel.sessionmaker) as session:
+            hangup = await inbound.call_status(session, params=_callback(sid, *fetched))
+        if hangup is not None:
+            await offers.end_leg(tel, hangup)
+        closed += 1
+        log.info("telephony.reconcile.closed", extra={"call_sid": sid, "status": fetched[0]})
+    return closed
+
+
+async def _close_stale_offers(tel: Telephony, *, older_than: dt.timedelta) -> int:
+    """Offers whose agent leg ended without our hearing of it: close them, free the agent."""
+    now = utcnow()
+    async with transaction(tel.sessionmaker) as session:
+        stale = [
+            (reservation.id, reservation.agent_call_sid)
+            for reservation in await routing.stale_reservations(
+                session,
+                ringing_before=now
+                - dt.timedelta(seconds=tel.agent_ring_seconds)
+                - offers.RING_GRACE,
+                answered_before=now - older_than,
+            )
+        ]
+    closed = 0
+    for reservation_id, agent_call_sid in stale:
+        fetched = await _fetch(tel, agent_call_sid) if agent_call_sid else ("failed", None)
+        parsed = calls.parse_status(fetched[0]) if fetched else None
+        if fetched is None or parsed is None or not parsed.is_final:
+            continue
+        params = _callback(agent_call_sid or f"reservation-{reservation_id}", *fetched)
+        async with transaction(tel.sessionmaker) as session:
+            await offers.agent_leg_status(session, params=params, reservation_id=reservation_id)
+        closed += 1
+        log.info("routing.reconcile.closed", extra={"reservation_id": reservation_id})
+    return closed
