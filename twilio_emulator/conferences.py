@@ -21,7 +21,8 @@ DEFAULT_WAIT_MUSIC = "http://twimlets.com/holdmusic?Bucket=com.twilio.music.clas
 EVENT_NAMES = {"conference-start": "start", "conference-end": "end",
                "participant-join": "join", "participant-leave": "leave",
                "participant-mute": "mute", "participant-unmute": "mute",
-               "participant-hold": "hold", "participant-unhold": "hold"}
+               "participant-hold": "hold", "participant-unhold": "hold",
+               "participant-modify": "modify"}
 
 
 @dataclass
@@ -200,6 +201,13 @@ class Conferences:
             self.event(p.conference, "participant-hold" if hold else "participant-unhold", p)
         p.changed()
 
+    def set_coaching(self, p: Participant, coaching: bool, call_sid: str | None) -> None:
+        """Start, retarget or stop coaching; a change sends ``participant-modify``."""
+        if (p.coaching, p.call_sid_to_coach) != (coaching, call_sid):
+            p.coaching, p.call_sid_to_coach = coaching, call_sid
+            if p.status == "connected":
+                self.event(p.conference, "participant-modify", p)
+
     def set_muted(self, p: Participant, muted: bool) -> None:
         if p.muted != muted:
             p.muted = muted
@@ -216,6 +224,8 @@ class Conferences:
         if p is not None:
             params += [("CallSid", p.call.sid), ("Muted", str(p.muted).lower()),
                        ("Hold", str(p.hold).lower()), ("Coaching", str(p.coaching).lower()),
+                       *([("CallSidToCoach", p.call_sid_to_coach)] if p.call_sid_to_coach
+                         else []),
                        ("EndConferenceOnExit", str(p.end_on_exit).lower()),
                        ("StartConferenceOnEnter", str(p.start_on_enter).lower())]
             if p.label:

@@ -59,6 +59,28 @@ def get_participant(request: web.Request) -> Participant:
     return p
 
 
+def coaching_of(conf: Conference, data: Any, self_sid: str | None = None
+                ) -> tuple[bool, str | None] | None:
+    """(coaching, call_sid_to_coach) from a create/update form, or None if neither is given.
+
+    Twilio: Coaching defaults to false unless CallSidToCoach is given; if true,
+    CallSidToCoach must be given. The coached call must be in the same conference."""
+    raw, target = one(data, "Coaching"), one(data, "CallSidToCoach")
+    if raw is None and target is None:
+        return None
+    coaching = bool(as_bool(raw)) if raw is not None else True
+    if not coaching:
+        return False, None
+    if not target:
+        raise bad_request(20001, "CallSidToCoach is required when Coaching is true")
+    if target == self_sid:
+        raise bad_request(20001, "A participant cannot coach itself")
+    if target not in conf.participants:
+        raise bad_request(20001, f"CallSidToCoach {target} is not a participant of "
+                                 f"conference {conf.sid}")
+    return True, target
+
+
 async def fetch(request: web.Request) -> web.Response:
     return json(conference_json(engine_of(request), get_conference(request)))
 
@@ -102,10 +124,11 @@ async def create_participant(request: web.Request) -> web.Response:
     to, from_ = one(data, "To"), one(data, "From")
     if not to or not from_:
         raise bad_request(21201 if not to else 21213, "To and From are required")
+    coaching, coached = coaching_of(conf, data) or (False, None)
     attrs = {"startConferenceOnEnter": one(data, "StartConferenceOnEnter"),
              "endConferenceOnExit": one(data, "EndConferenceOnExit"),
              "muted": one(data, "Muted"), "beep": one(data, "Beep"),
-             "coach": one(data, "CallSidToCoach"), "waitUrl": one(data, "WaitUrl"),
+             "coach": coached, "waitUrl": one(data, "WaitUrl"),
              "statusCallback": one(data, "ConferenceStatusCallback"),
              "statusCallbackEvent": " ".join(str(v) for v in
                                              data.getall("ConferenceStatusCallbackEvent", []))
@@ -126,8 +149,7 @@ async def create_participant(request: web.Request) -> web.Response:
         muted=as_bool(one(data, "Muted")) or False,
         start_on_enter=as_bool(one(data, "StartConferenceOnEnter")) is not False,
         end_on_exit=as_bool(one(data, "EndConferenceOnExit")) or False,
-        coaching=as_bool(one(data, "Coaching")) or False,
-        call_sid_to_coach=one(data, "CallSidToCoach"))
+        coaching=coaching, call_sid_to_coach=coached)
     engine.spawn(_forget_if_unanswered(engine, conf, p))
     return json(participant_json(engine, p), 201)
 
@@ -148,9 +170,9 @@ async def update_participant(request: web.Request) -> web.Response:
         p.hold_method = (one(data, "HoldMethod") or "GET").upper()
     if one(data, "Muted") is not None:
         confs.set_muted(p, bool(as_bool(one(data, "Muted"))))
-    if one(data, "Coaching") is not None:
-        p.coaching = bool(as_bool(one(data, "Coaching")))
-        p.call_sid_to_coach = one(data, "CallSidToCoach") if p.coaching else None
+    coaching = coaching_of(p.conference, data, p.call.sid)
+    if coaching is not None:
+        confs.set_coaching(p, *coaching)
     if one(data, "Hold") is not None:
         confs.set_hold(p, bool(as_bool(one(data, "Hold"))))
     if one(data, "EndConferenceOnExit") is not None:
