@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.customers.models import Customer, Identity, IdentityKind
+from callcenter.db import utcnow
+from callcenter.upsert import insert_ignoring_conflicts
 
 
 async def find_by_identity(
@@ -20,23 +21,34 @@ async def find_by_identity(
 async def find_or_create_by_phone(session: AsyncSession, *, phone: str) -> Customer:
     """The customer who owns this E.164 number, made on first contact.
 
-    Two calls from a new number at once race to create the identity; the loser's insert
-    fails on the unique (kind, value) and it takes the winner's customer instead.
+    Two calls from a new number at once race to create the identity: the loser's identity
+    insert does nothing (unique kind and value), so it drops its own new customer and takes
+    the winner's.
     """
     found = await find_by_identity(session, kind=IdentityKind.phone, value=phone)
     if found is not None:
         return found
-    try:
-        async with session.begin_nested():
-            customer = Customer(name="")
-            customer.identities.append(Identity(kind=IdentityKind.phone, value=phone))
-            session.add(customer)
-            await session.flush()
+    now = utcnow()
+    customer = await session.scalar(
+        insert(Customer).values(name="", created_at=now).returning(Customer)
+    )
+    assert customer is not None
+    claimed = await session.scalar(
+        insert_ignoring_conflicts(
+            session,
+            Identity,
+            customer_id=customer.id,
+            kind=IdentityKind.phone,
+            value=phone,
+            created_at=now,
+        ).returning(Identity.id)
+    )
+    if claimed is not None:
         return customer
-    except IntegrityError:
-        found = await find_by_identity(session, kind=IdentityKind.phone, value=phone)
-        assert found is not None
-        return found
+    await session.execute(delete(Customer).where(Customer.id == customer.id))
+    winner = await find_by_identity(session, kind=IdentityKind.phone, value=phone)
+    assert winner is not None
+    return winner
 
 
 async def create_anonymous(session: AsyncSession) -> Customer:

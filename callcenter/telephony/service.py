@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.db import utcnow
 from callcenter.telephony.models import Call, CallDirection, CallEvent, CallStatus, Outcome
+from callcenter.upsert import insert_ignoring_conflicts
 
 # How far along a call is; a status never replaces one further along.
 _PROGRESS = {
@@ -61,25 +62,28 @@ async def start_inbound(
 ) -> tuple[Call, bool]:
     """Record a new inbound call: (the call, whether it is new). A repeated first webhook
     (Twilio retrying, or the fallback URL) returns the same row."""
-    existing = await get_by_sid(session, sid=sid, lock=True)
-    if existing is not None:
-        return existing, False
-    call = Call(
-        sid=sid,
-        direction=CallDirection.inbound,
-        from_number=from_number,
-        to_number=to_number,
-        status=CallStatus.ringing,
-        started_at=utcnow(),
+    now = utcnow()
+    inserted = await session.scalar(
+        insert_ignoring_conflicts(
+            session,
+            Call,
+            sid=sid,
+            direction=CallDirection.inbound,
+            from_number=from_number,
+            to_number=to_number,
+            status=CallStatus.ringing,
+            status_sequence=-1,
+            started_at=now,
+            created_at=now,
+        )
+        .returning(Call)
+        .execution_options(populate_existing=True)
     )
-    try:
-        async with session.begin_nested():
-            session.add(call)
-    except IntegrityError:
-        found = await get_by_sid(session, sid=sid, lock=True)
-        assert found is not None
-        return found, False
-    return call, True
+    if inserted is not None:
+        return inserted, True
+    existing = await get_by_sid(session, sid=sid, lock=True)
+    assert existing is not None
+    return existing, False
 
 
 def _timestamp(raw: str) -> dt.datetime | None:
