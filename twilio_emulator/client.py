@@ -23,7 +23,11 @@ class EmulatorClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers=self._headers)
+            # No pool limit: aiohttp's default of 100 connections would queue any request
+            # behind 100 pending wait_for_call long polls (and count the queueing
+            # against their timeout).
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, connector=aiohttp.TCPConnector(limit=0))
         return self._session
 
     async def close(self) -> None:

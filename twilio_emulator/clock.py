@@ -26,6 +26,12 @@ STEP_PAUSE = 0.004
 LOOP_LAG = 0.005
 """How late a short sleep may wake before the event loop counts as busy (not quiet)."""
 
+STALL_SECONDS = 5.0
+"""Real time after which runnable tasks alone no longer hold virtual time (a safety net
+against a task that never blocks)."""
+
+_UNKNOWN = object()
+
 
 class Clock:
     """Base: seconds since the emulator started plus an RFC 2822 wall-time view."""
@@ -94,6 +100,7 @@ class VirtualClock(Clock):
         self._seq = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._pending_since: float | None = None
 
     def now(self) -> float:
         return self._now
@@ -148,7 +155,10 @@ class VirtualClock(Clock):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            if not self._quiet() or await self._loop_busy():
+            # Every check sits after the await and right before the jump, with no await
+            # in between: whatever woke during the sleep is seen.
+            lagging = await self._loop_busy()
+            if lagging or not self._quiet() or self._work_pending():
                 await asyncio.sleep(0.01)
                 continue
             self._fire_next()
@@ -163,6 +173,39 @@ class VirtualClock(Clock):
             self.touch()
             return True
         return False
+
+    def _work_pending(self) -> bool:
+        """Whether some task can still run without time moving: one just woken (by a
+        timer that fired, a digit, an event) or not started yet, or a callback waiting
+        on the loop's ready queue. Such a task is on its way to its next timer or
+        request (a Say ended: the Gather starts, the caller presses, the action URL is
+        fetched), all in zero clock time; jumping now would skip past it to a later
+        timer, e.g. the 4 h call cap. Timing alone cannot tell this under load: one
+        loop pass over hundreds of calls can be shorter than any lag threshold while
+        the chain still needs several passes. Only a task blocked on a future that is
+        not done yet (a clock timer, a request in flight, input that has not come) is
+        idle; if that stays untrue for STALL_SECONDS of real time (a task spinning on
+        ``sleep(0)``), time moves anyway so no run can hang."""
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        pending = bool(getattr(loop, "_ready", None))
+        if not pending:
+            for task in asyncio.all_tasks(loop):
+                if task is me or task.done():
+                    continue
+                waiter = getattr(task, "_fut_waiter", _UNKNOWN)
+                if waiter is _UNKNOWN:
+                    continue
+                if waiter is None or waiter.done():
+                    pending = True
+                    break
+        now = time.monotonic()
+        if not pending:
+            self._pending_since = None
+            return False
+        if self._pending_since is None:
+            self._pending_since = now
+        return now - self._pending_since < STALL_SECONDS
 
     async def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds`` at once, firing due timers in order."""

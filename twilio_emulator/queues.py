@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 WAIT_VERBS = frozenset({"Play", "Say", "Pause", "Hangup", "Redirect", "Leave", "Gather"})
 URL_VERBS = frozenset({"Play", "Say", "Pause", "Redirect"})
-DEFAULT_MAX_SIZE = 100
+DEFAULT_MAX_SIZE = 1000
+"""Twilio's documented default MaxSize for a queue (Queue resource; maximum 5000)."""
 DEFAULT_HOLD_MUSIC = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
 HOLD_MUSIC_SECONDS = 60.0
 
@@ -96,6 +97,8 @@ class Queues:
         name = node.text or "default"
         queue = self.by_name(name) or self.create(name)
         if len(queue.members) >= queue.max_size:
+            engine.log_error(14207, "Enqueue: The targeted queue reached max queue size "
+                             f"({queue.max_size})", call, doc.url, queue=name)
             return self._result(call, queue, node, doc, "queue-full", 0)
         member = Member(call, queue, engine.now())
         queue.members.append(member)

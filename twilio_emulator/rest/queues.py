@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..calls import Source
 from ..engine import Engine
-from ..queues import Member, Queue
+from ..queues import DEFAULT_MAX_SIZE, Member, Queue
 from .common import API, bad_request, date, engine_of, form, json, not_found, one, page
 
 
@@ -56,7 +56,7 @@ async def create(request: web.Request) -> web.Response:
         raise bad_request(20001, "Missing required parameter FriendlyName in the post body")
     if engine.queues.by_name(name):
         raise bad_request(22003, f"A queue with friendly name {name} already exists")
-    queue = engine.queues.create(name, _max_size(one(data, "MaxSize"), 100))
+    queue = engine.queues.create(name, _max_size(one(data, "MaxSize"), DEFAULT_MAX_SIZE))
     return json(queue_json(engine, queue), 201)
 
 
