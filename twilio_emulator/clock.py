@@ -158,7 +158,11 @@ class VirtualClock(Clock):
             # Every check sits after the await and right before the jump, with no await
             # in between: whatever woke during the sleep is seen.
             lagging = await self._loop_busy()
-            if lagging or not self._quiet() or self._work_pending():
+            if lagging or not self._quiet():
+                self._pending_since = None
+                await asyncio.sleep(0.01)
+                continue
+            if self._work_pending():
                 await asyncio.sleep(0.01)
                 continue
             self._fire_next()
@@ -184,8 +188,8 @@ class VirtualClock(Clock):
         loop pass over hundreds of calls can be shorter than any lag threshold while
         the chain still needs several passes. Only a task blocked on a future that is
         not done yet (a clock timer, a request in flight, input that has not come) is
-        idle; if that stays untrue for STALL_SECONDS of real time (a task spinning on
-        ``sleep(0)``), time moves anyway so no run can hang."""
+        idle; if only this holds time, unbroken, for STALL_SECONDS of real time (a task
+        spinning on ``sleep(0)``), time moves anyway so no run can hang."""
         loop = asyncio.get_running_loop()
         me = asyncio.current_task()
         pending = bool(getattr(loop, "_ready", None))
