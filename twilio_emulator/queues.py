@@ -170,7 +170,8 @@ class Queues:
         return [("QueuePosition", str(position)), ("QueueSid", queue.sid),
                 ("QueueTime", str(int(now - member.enqueued))),
                 ("AvgQueueTime", str(queue.average_wait(now))),
-                ("CurrentQueueSize", str(len(queue.members)))]
+                ("CurrentQueueSize", str(len(queue.members))),
+                ("MaxQueueSize", str(queue.max_size))]
 
     async def _wait_loop(self, call: Call, member: Member, node: Node, doc: Doc) -> str:
         """Run the wait music until something ends it; returns the way it ended."""

@@ -73,3 +73,28 @@ async def test_many_calls_against_a_slow_app_run_their_ivr_as_scripted(emu, targ
     assert all(r["status"] == "completed" for r in reports)
     assert emu.log == []
     assert len(target.at("/menu3")) == CALLS
+
+
+async def test_queue_holds_a_thousand_by_default_and_a_full_one_logs_14207(emu, target, client):
+    """Twilio's default MaxSize is 1000 (it was once 100): 150 callers all wait; a queue
+    created with MaxSize=1 turns the second caller away with queue-full and warning 14207."""
+    target.on("/voice", twiml('<Enqueue action="/after" waitUrl="/wait">support</Enqueue>'))
+    target.on("/wait", twiml('<Pause length="5"/><Leave/>'))
+    target.on("/after", twiml("<Hangup/>"))
+    await client.provision_number(NUMBER, voice_url=target.url("/voice"))
+    sids = await asyncio.gather(*(client.place_call(f"+1415555{n:04d}", NUMBER)
+                                  for n in range(CALLS)))
+    await asyncio.gather(*(client.wait_for_call(sid, timeout=60) for sid in sids))
+    assert {h.params["QueueResult"] for h in target.at("/after")} == {"leave"}
+    assert {h.params["MaxQueueSize"] for h in target.at("/wait")} == {"1000"}
+    assert emu.log == []
+
+    target.on("/voice", twiml('<Enqueue action="/after" waitUrl="/wait">small</Enqueue>'))
+    emu.engine.queues.create("small", max_size=1)
+    first = await client.place_call("+14155550001", NUMBER)
+    second = await client.place_call("+14155550002", NUMBER)
+    report = await client.wait_for_call(second, timeout=60)
+    await client.wait_for_call(first, timeout=60)
+    assert report["queue_result"] == "queue-full"
+    assert report["errors"] == [14207]
+    assert [e["code"] for e in emu.log] == [14207]
