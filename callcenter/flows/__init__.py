@@ -13,7 +13,8 @@ the call's row first, then its reservation, always in that order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,6 +36,10 @@ class Telephony:
     agent_ring_seconds: int = 20
     # The caller id agents' phones show when the customer's own number cannot be used.
     caller_id: str | None = None
+    # One dispatch pass at a time per process; a request for another while one runs is
+    # folded into a rerun, so a burst of freed agents costs a few passes, not one each.
+    dispatching: asyncio.Lock = field(default_factory=asyncio.Lock)
+    dispatch_again: bool = False
 
 
 # Marks a caller we told to <Leave> until Twilio's Enqueue action reports the real result,

@@ -59,29 +59,46 @@ async def dispatch(tel: Telephony) -> int:
 
     Safe to run anywhere, any time, on any instance: each call is offered in a transaction
     of its own that locks just that call (skipping one another instance holds), and an
-    agent is claimed with one conditional UPDATE.
+    agent is claimed with one conditional UPDATE. Within a process, a call while a pass is
+    running asks that pass to run once more instead of starting another.
     """
+    if tel.dispatching.locked():
+        tel.dispatch_again = True
+        return 0
+    made = 0
+    async with tel.dispatching:
+        tel.dispatch_again = True
+        while tel.dispatch_again:
+            tel.dispatch_again = False
+            made += await _dispatch_pass(tel)
+    return made
+
+
+async def _dispatch_pass(tel: Telephony) -> int:
     async with transaction(tel.sessionmaker) as session:
+        if not await routing.any_available(session):
+            return 0
         waiting = [call.id for call in await calls.waiting_calls(session)]
-    made = failed = 0
+    made = 0
     for call_id in waiting:
         async with transaction(tel.sessionmaker) as session:
             offer = await _reserve(session, tel, call_id=call_id)
+            if offer is None and not await routing.any_available(session):
+                break  # nobody left to offer to: the rest of the queue keeps waiting
         if offer is None:
             continue
         made += 1
         if not await _ring(tel, *offer):
-            failed += 1
-    if failed:
-        # The agents we could not ring are excluded for those calls: offer them to others.
-        made += await dispatch(tel)
+            # That agent is excluded for that call now: look at the queue once more.
+            tel.dispatch_again = True
     return made
 
 
 async def _reserve(
     session: AsyncSession, tel: Telephony, *, call_id: int
 ) -> tuple[int, str, str] | None:
-    """Claim an agent for one waiting call: (reservation id, identity, caller id), or None."""
+    """Claim an agent for one waiting call: (reservation id, identity, caller id), or None
+    when the call no longer waits, has an offer out, or no agent can take it."""
     call = await calls.lock_waiting(session, call_id=call_id)
     if call is None or await routing.open_reservation(session, call_id=call.id) is not None:
         return None

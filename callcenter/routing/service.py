@@ -86,6 +86,14 @@ async def agents_online(session: AsyncSession) -> int:
     return count or 0
 
 
+async def any_available(session: AsyncSession) -> bool:
+    """Whether any agent is free for an offer right now (a cheap check before dispatching)."""
+    found = await session.scalar(
+        select(Agent.id).where(Agent.activity == Activity.available).limit(1)
+    )
+    return found is not None
+
+
 async def list_agents(session: AsyncSession) -> list[tuple[Agent, User]]:
     rows = await session.execute(select(Agent, User).join(User).order_by(Agent.id))
     return [(agent, user) for agent, user in rows]
