@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from callcenter import migrate
@@ -134,6 +136,12 @@ async def seed(url: str, *, agents: int, blocked: int = 20) -> list[str]:
 
 
 async def scalar(url: str, sql: str) -> object:
+    """One value read while the app may be writing. On SQLite a plain read (no write lock):
+    the app's engine starts every transaction with BEGIN IMMEDIATE, which would queue this
+    read behind a saturated server until SQLite's busy timeout."""
+    if url.startswith("sqlite"):
+        with contextlib.closing(sqlite3.connect(make_url(url).database or "")) as conn:
+            return conn.execute(sql).fetchone()[0]
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:

@@ -226,12 +226,21 @@ def print_table(results: dict) -> None:
           "socket errors, timeouts, handler failures answered with the apology)\n")
 
 
+def _set_rate(rate: float) -> None:
+    """Latency at a rate the server can sustain tells apart queueing from per-request cost."""
+    global RATE
+    RATE = rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--quick", action="store_true", help="2 s runs: a smoke test")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
+    parser.add_argument("--rate", type=float, default=RATE,
+                        help="offered req/s for the latency run (the goal is set at 500)")
     args = parser.parse_args()
+    _set_rate(args.rate)
     seconds = 2.0 if args.quick else args.seconds
     kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     results: dict = {}
