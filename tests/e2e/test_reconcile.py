@@ -34,3 +34,48 @@ async def test_lost_status_callback_is_recovered_by_the_worker(centre: Centre, a
     assert call.outcome == Outcome.answered
     event = await centre.ticket_event(call)
     assert event is not None and "answered by" in event.body
+
+
+async def test_agent_left_busy_by_a_lost_callback_is_freed_by_the_worker(
+    centre: Centre, app: Quart
+):
+    """An answered offer whose agent leg ended without our hearing of it: the worker asks
+    Twilio, closes the offer and frees the agent, who would otherwise stay busy forever."""
+    from conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.rest import Client
+
+    from callcenter.routing import service as routing
+    from callcenter.routing.models import Activity, ReservationStatus
+
+    # A real leg in the emulator that has already ended.
+    http = AsyncTwilioHttpClient()
+    twilio = Client(TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, http_client=http)
+    twilio.api.base_url = centre.emulator_url
+    leg = await twilio.calls.create_async(
+        to="+14155550123", from_=SUPPORT_NUMBER, twiml="<Response><Hangup/></Response>"
+    )
+    await centre.control.wait_for_call(leg.sid)
+    await http.session.close()
+
+    agent = await centre.add_agent()
+    call, _ = await calls.start_inbound(
+        centre.db, sid="CA" + "5" * 32, from_number="+14155550100", to_number=SUPPORT_NUMBER
+    )
+    claimed = await routing.claim_longest_idle(centre.db)
+    assert claimed is not None and claimed.id == agent.id
+    reservation = await routing.create_reservation(centre.db, call_id=call.id, agent=claimed)
+    reservation.status = ReservationStatus.accepted
+    reservation.agent_call_sid = leg.sid
+    await routing.mark_busy(centre.db, agent_id=claimed.id)
+    await centre.db.commit()
+    reservation_id, agent_id = reservation.id, claimed.id
+
+    tel = app.extensions["callcenter"].telephony
+    await reconcile(tel, older_than=dt.timedelta(0))
+
+    centre.db.expire_all()
+    reservation = await routing.get_reservation(centre.db, reservation_id=reservation_id)
+    agent = await routing.get_agent(centre.db, agent_id=agent_id)
+    assert reservation is not None and reservation.status == ReservationStatus.completed
+    assert agent is not None and agent.activity == Activity.available
