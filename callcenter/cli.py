@@ -102,7 +102,8 @@ def serve(host: str, port: int, workers: int) -> None:
 @main.command()
 @click.option("--threads", default=2, show_default=True, type=int, help="Worker threads.")
 def worker(threads: int) -> None:
-    """Run the background worker (transcription, retries, timers)."""
+    """Run the background worker: every 5 minutes it closes calls and offers whose final
+    callback Twilio never delivered, and lands finished calls on their tickets."""
     from callcenter.worker import build_huey
 
     settings = _settings()

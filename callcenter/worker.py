@@ -36,13 +36,13 @@ def build_huey(settings: Settings) -> Huey:
     return huey
 
 
-async def reconcile_calls(settings: Settings) -> int:
+async def reconcile_calls(settings: Settings, *, older_than: dt.timedelta = STALE_AFTER) -> int:
     """One pass of the safety net, with its own engine and REST client."""
     engine = create_engine(settings.database_url)
     gateway = TwilioGateway(settings)
     telephony = build_telephony(settings, create_sessionmaker(engine), gateway)
     try:
-        return await reconcile(telephony, older_than=STALE_AFTER)
+        return await reconcile(telephony, older_than=older_than)
     finally:
         await gateway.close()
         await engine.dispose()

@@ -170,7 +170,7 @@ def test_add_a_user_and_use_a_token_from_the_cli(cli, data_dir: Path) -> None:
 def test_serve_with_a_bad_database_url_says_so_in_one_line(cli) -> None:
     result = cli("serve", "--port", "1", CALLCENTER_DATABASE_URL="not a url")
 
-    assert result.returncode != 0
+    assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "CALLCENTER_DATABASE_URL" in lines[0]
@@ -230,3 +230,16 @@ def test_serve_refuses_the_placeholder_auth_token_on_a_public_url(cli) -> None:
     assert result.returncode != 0
     assert "CALLCENTER_TWILIO_AUTH_TOKEN" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_broken_ivr_flow_naming_the_node(cli, tmp_path: Path) -> None:
+    assert cli("db", "upgrade").returncode == 0
+    flow = tmp_path / "broken.yaml"
+    flow.write_text("name: x\nstart: hello\nnodes:\n  hello: {type: say, text: Hi, next: gone}\n")
+
+    result = cli("serve", "--port", "1", timeout=30, CALLCENTER_IVR_FLOW_PATH=str(flow))
+
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "CALLCENTER_IVR_FLOW_PATH" in lines[0] and "'hello'" in lines[0] and "'gone'" in lines[0]

@@ -83,7 +83,7 @@ class Centre:
         )
         return await self.control.wait_for_call(sid, timeout=60)
 
-    async def settled(self, sid: str, *, within: float = 10) -> Call:
+    async def settled(self, sid: str, *, within: float = 30) -> Call:
         """The app's record of the call once it has ended and (unless blocked) been landed
         on a ticket: what an agent looking at the ticket would see."""
         deadline = asyncio.get_running_loop().time() + within

@@ -57,7 +57,8 @@ async def test_tampered_parameters_are_refused(client: QuartClient, settings: Se
 
     params = voice_params(settings, sid=call_sid())
     url = settings.public_base_url + "/twilio/voice/incoming"
-    signature = RequestValidator("test-auth-token").compute_signature(url, params)
+    token = settings.twilio_auth_token.get_secret_value()
+    signature = RequestValidator(token).compute_signature(url, params)
     params["From"] = "+14155559999"
     response = await client.post(
         "/twilio/voice/incoming", form=params, headers={"X-Twilio-Signature": signature}
@@ -141,8 +142,9 @@ async def test_fallback_url_apologises(client: QuartClient, settings: Settings):
 async def test_rolled_back_failure_leaves_no_half_call(
     client: QuartClient, settings: Settings, db_session: AsyncSession
 ):
-    """What the failing handler wrote before it failed is rolled back, not half-kept."""
-    await db_session.execute(text("DROP TABLE blocklist_entry"))
+    """What the failing handler wrote before it failed is rolled back, not half-kept: the
+    call row is inserted first, then the customer lookup fails on the missing table."""
+    await db_session.execute(text("DROP TABLE identity"))
     await db_session.commit()
     sid = call_sid()
     await post_signed(client, settings, "/twilio/voice/incoming", voice_params(settings, sid=sid))
