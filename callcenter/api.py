@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
 
 
@@ -26,5 +24,3 @@ def page_bounds(page: int, per_page: int) -> tuple[int, int]:
 def next_page(page: int, per_page: int, total: int) -> int | None:
     return page + 1 if page * per_page < total else None
 
-
-AUTH_ERRORS: dict[int, Any] = {401: ErrorOut, 403: ErrorOut}

@@ -68,10 +68,3 @@ async def add_contact(
     ticket.updated_at = now
     await session.flush()
     return event
-
-
-async def timeline(session: AsyncSession, *, ticket_id: int) -> list[TicketEvent]:
-    rows = await session.scalars(
-        select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
-    )
-    return list(rows)
