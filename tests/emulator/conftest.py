@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
 
 from twilio_emulator import Emulator, EmulatorClient
 
@@ -38,3 +42,27 @@ async def client(emu: Emulator) -> AsyncIterator[EmulatorClient]:
     c = EmulatorClient(emu.base_url, account_sid=ACCOUNT, auth_token=TOKEN)
     yield c
     await c.close()
+
+
+OAI_SPEC = Path(__file__).parent / "data" / "twilio_api_v2010.json"
+"""Twilio's OpenAPI description of the 2010-04-01 API (vendored: see data/README.md)."""
+
+
+async def until(predicate: Callable[[], object], seconds: float = 10.0) -> None:
+    """Wait (real time) until `predicate()` is true; fail the test if it never is."""
+    for _ in range(int(seconds / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+@pytest.fixture
+async def twilio(emu: Emulator) -> AsyncIterator[Client]:
+    """twilio-python's REST client, async, pointed at the emulator as an app would be."""
+    http = AsyncTwilioHttpClient()
+    client = Client(ACCOUNT, TOKEN, http_client=http)
+    client.api.base_url = emu.base_url  # type: ignore[attr-defined]
+    yield client
+    if http.session:
+        await http.session.close()

@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import aiohttp
 import pytest
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.rest import Client
 
-from .conftest import ACCOUNT, CALLER, NUMBER, TOKEN
+from .conftest import ACCOUNT, CALLER, NUMBER, OAI_SPEC, TOKEN
 from .target import twiml
 
-OAI = Path("/work/shared/twilio-oai/twilio_api_v2010.json")
-SPEC = json.loads(OAI.read_text()) if OAI.exists() else None
+OAI = OAI_SPEC
+SPEC = json.loads(OAI.read_text())
 
-
-@pytest.fixture
-async def twilio(emu):
-    http = AsyncTwilioHttpClient()
-    c = Client(ACCOUNT, TOKEN, http_client=http)
-    c.api.base_url = emu.base_url
-    yield c
-    await http.session.close() if http.session else None
 
 
 async def test_create_fetch_list_pages_update(emu, twilio, target, client):
@@ -170,8 +159,6 @@ async def test_rest_responses_match_openapi(emu, twilio, target, client):
     from openapi_core import OpenAPI
     from openapi_core.testing import MockRequest, MockResponse
 
-    if SPEC is None:
-        pytest.skip("OAI spec not available")
     api = OpenAPI.from_dict(SPEC)
     target.on("/out", twiml('<Enqueue>support</Enqueue>'))
     await client.provision_number(NUMBER, voice_url=target.url("/out"))

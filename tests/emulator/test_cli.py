@@ -16,7 +16,6 @@ SCRIPT = Path(sys.executable).parent / "twilio-emulator"
 ACCOUNT = "AC" + "d4" * 16
 TOKEN = "cli-token"
 
-pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason="twilio-emulator not installed")
 
 CONFIG = """\
 numbers:

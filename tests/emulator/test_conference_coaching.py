@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.rest import Client
 
-from .conftest import ACCOUNT, CALLER, NUMBER, TOKEN
+from .conftest import CALLER, NUMBER, until
 from .target import twiml
-
-
-async def _until(pred, seconds=10.0):
-    for _ in range(int(seconds / 0.02)):
-        if pred():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
-
-
-@pytest.fixture
-async def twilio(emu):
-    http = AsyncTwilioHttpClient()
-    c = Client(ACCOUNT, TOKEN, http_client=http)
-    c.api.base_url = emu.base_url
-    yield c
-    if http.session:
-        await http.session.close()
 
 
 async def test_coaching_and_participant_delete(emu, twilio, target, client):
@@ -45,7 +23,7 @@ async def test_coaching_and_participant_delete(emu, twilio, target, client):
     # Hold the virtual clock: nothing jumps ahead while the test looks; move it by hand.
     with emu.engine.clock.busy():
         customer = await client.place_call(CALLER, NUMBER)
-        await _until(lambda: emu.engine.conferences.by_sid)
+        await until(lambda: emu.engine.conferences.by_sid)
         conf = next(iter(emu.engine.conferences.by_sid.values()))
         parts = twilio.conferences(conf.sid).participants
         agent = await parts.create_async(from_=NUMBER, to="+14155550170", label="agent")
@@ -53,7 +31,7 @@ async def test_coaching_and_participant_delete(emu, twilio, target, client):
                                               coaching=True, call_sid_to_coach=agent.call_sid)
         assert supervisor.coaching is True and supervisor.call_sid_to_coach == agent.call_sid
         await emu.engine.clock.advance(2)
-        await _until(lambda: len(conf.participants) == 3 and all(
+        await until(lambda: len(conf.participants) == 3 and all(
             p.status == "connected" for p in conf.participants.values()))
 
         fetched = await parts(supervisor.call_sid).fetch_async()
@@ -76,17 +54,17 @@ async def test_coaching_and_participant_delete(emu, twilio, target, client):
         # CallSidToCoach alone implies Coaching=true.
         again = await parts(supervisor.call_sid).update_async(call_sid_to_coach=customer)
         assert again.coaching is True and again.call_sid_to_coach == customer
-        await _until(lambda: len(events("participant-modify")) == 2)
+        await until(lambda: len(events("participant-modify")) == 2)
         modified = events("participant-modify")
         assert [m["Coaching"] for m in modified] == ["false", "true"]
         assert modified[1]["CallSidToCoach"] == customer
 
         # Remove the agent: 204 (twilio-python returns True), gone from the list, leave event.
         assert await parts(agent.call_sid).delete_async() is True
-        await _until(lambda: agent.call_sid not in conf.participants)
+        await until(lambda: agent.call_sid not in conf.participants)
         listed = await parts.list_async()
         assert {p.call_sid for p in listed} == {customer, supervisor.call_sid}
-        await _until(lambda: any(e["CallSid"] == agent.call_sid
+        await until(lambda: any(e["CallSid"] == agent.call_sid
                                  for e in events("participant-leave")))
         with pytest.raises(TwilioRestException) as err:
             await parts(agent.call_sid).fetch_async()
@@ -96,4 +74,4 @@ async def test_coaching_and_participant_delete(emu, twilio, target, client):
         assert agent_report["status"] == "completed"
         await twilio.conferences(conf.sid).update_async(status="completed")
     await client.wait_for_call(customer)
-    await _until(lambda: events("conference-end"))
+    await until(lambda: events("conference-end"))

@@ -3,21 +3,18 @@ and response schema), and error bodies checked for Twilio's shape and codes."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from .conftest import ACCOUNT, CALLER, NUMBER, TOKEN
+from .conftest import ACCOUNT, CALLER, NUMBER, OAI_SPEC, TOKEN, until
 from .target import twiml
 
-OAI = Path("/work/shared/twilio-oai/twilio_api_v2010.json")
+OAI = OAI_SPEC
 BASE = f"/2010-04-01/Accounts/{ACCOUNT}"
 
-pytestmark = pytest.mark.skipif(not OAI.exists(), reason="OAI spec not available")
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +68,6 @@ async def rest(api, emu):
         yield Rest(api, emu.base_url, s)
 
 
-async def _until(pred, seconds=10.0):
-    for _ in range(int(seconds / 0.02)):
-        if pred():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
-
 
 async def test_writes_match_openapi(emu, target, client, rest):
     target.on("/voice", twiml('<Enqueue action="/after">support</Enqueue>'))
@@ -98,7 +88,7 @@ async def test_writes_match_openapi(emu, target, client, rest):
                             {"FriendlyName": "support", "MaxSize": "10"})
     assert queue["max_size"] == 10
     caller = await client.place_call(CALLER, NUMBER)
-    await _until(lambda: emu.engine.queues.by_sid[queue["sid"]].members)
+    await until(lambda: emu.engine.queues.by_sid[queue["sid"]].members)
     member = await rest.call("POST", f"{BASE}/Queues/{queue['sid']}/Members/{caller}.json",
                              200, {"Url": target.url("/moved")})
     assert member["call_sid"] == caller
@@ -118,7 +108,7 @@ async def test_writes_match_openapi(emu, target, client, rest):
     await client.wait_for_call(recorded["sid"])
 
     # Recordings delete (the REST call above was recorded)
-    await _until(lambda: any(r.status == "completed"
+    await until(lambda: any(r.status == "completed"
                              for r in emu.engine.recordings.by_sid.values()))
     listed = await rest.call("GET", f"{BASE}/Recordings.json", 200)
     rec_sid = listed["recordings"][0]["sid"]
@@ -135,7 +125,7 @@ async def test_writes_match_openapi(emu, target, client, rest):
         conf_sid = added["conference_sid"]
         conf = emu.engine.conferences.by_sid[conf_sid]
         await emu.engine.clock.advance(2)
-        await _until(lambda: len(conf.participants) == 2 and all(
+        await until(lambda: len(conf.participants) == 2 and all(
             p.status == "connected" for p in conf.participants.values()))
         part = f"{BASE}/Conferences/{conf_sid}/Participants"
         held = await rest.call("POST", f"{part}/{added['call_sid']}.json", 200,

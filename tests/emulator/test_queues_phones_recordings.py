@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import wave
 
@@ -10,16 +9,8 @@ import aiohttp
 
 from twilio_emulator import AgentPhone
 
-from .conftest import ACCOUNT, CALLER, NUMBER, TOKEN
+from .conftest import ACCOUNT, CALLER, NUMBER, TOKEN, until
 from .target import twiml
-
-
-async def _until(pred, seconds=10.0):
-    for _ in range(int(seconds / 0.02)):
-        if pred():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 async def test_queue_wait_loop_and_hangup_result(emu, target, client):
@@ -34,7 +25,7 @@ async def test_queue_wait_loop_and_hangup_result(emu, target, client):
     assert waits[0].params["CurrentQueueSize"] == "1"
     assert {"QueueSid", "QueueTime", "AvgQueueTime"} <= set(waits[0].params)
     assert int(waits[-1].params["QueueTime"]) > int(waits[0].params["QueueTime"])
-    await _until(lambda: target.at("/after"))
+    await until(lambda: target.at("/after"))
     after = target.at("/after")[0].params
     assert after["QueueResult"] == "hangup" and 34 <= int(after["QueueTime"]) <= 36
     assert report["queue_result"] == "hangup"
@@ -57,7 +48,7 @@ async def test_dial_queue_bridges_with_head(emu, target, client):
     await client.provision_number(NUMBER, voice_url=target.url("/voice"))
     await client.provision_number("+15005550007", voice_url=target.url("/agent"))
     caller = await client.place_call(CALLER, NUMBER)
-    await _until(lambda: target.at("/voice"))
+    await until(lambda: target.at("/voice"))
     agent = await client.place_call("+14155550999", "+15005550007", hangup_after=20)
     ra = await client.wait_for_call(agent)
     rc = await client.wait_for_call(caller)
@@ -75,7 +66,7 @@ async def test_rest_dequeue_member(emu, target, client):
     await client.provision_number(NUMBER, voice_url=target.url("/voice"))
     sid = await client.place_call(CALLER, NUMBER)
     queue = next(iter(emu.engine.queues.by_sid.values()), None)
-    await _until(lambda: emu.engine.queues.by_sid)
+    await until(lambda: emu.engine.queues.by_sid)
     queue = next(iter(emu.engine.queues.by_sid.values()))
     url = (f"{emu.base_url}/2010-04-01/Accounts/{ACCOUNT}/Queues/{queue.sid}"
            f"/Members/{sid}.json")
@@ -86,7 +77,7 @@ async def test_rest_dequeue_member(emu, target, client):
             assert r.status == 400
     report = await client.wait_for_call(sid)
     assert report["heard"][-1]["text"] == "moved out"
-    await _until(lambda: target.at("/after"))
+    await until(lambda: target.at("/after"))
     assert target.at("/after")[0].params["QueueResult"] == "redirected"
 
 
@@ -115,7 +106,7 @@ async def test_dial_client_accept_reject_ignore(emu, target, client):
         assert target.at("/dialed-bob")[0].params["DialCallStatus"] == "busy"
         assert target.at("/dialed-carol")[0].params["DialCallStatus"] == "no-answer"
         assert alice.offers[0]["params"] == {"ticket": "42"}
-        await _until(lambda: alice.calls_ended and carol.messages[-1]["type"] == "canceled")
+        await until(lambda: alice.calls_ended and carol.messages[-1]["type"] == "canceled")
     finally:
         for p in (alice, bob, carol):
             await p.close()
@@ -140,7 +131,7 @@ async def test_record_media_wav_and_mp3(emu, target, client):
         async with s.get(rec["RecordingUrl"] + ".mp3") as r:
             assert r.headers["Content-Type"] == "audio/mpeg"
             assert len(await r.read()) > 100
-    await _until(lambda: target.at("/recstatus"))
+    await until(lambda: target.at("/recstatus"))
     status = target.at("/recstatus")[0].params
     assert status["RecordingStatus"] == "completed" and status["CallSid"] == sid
 
@@ -158,7 +149,7 @@ async def test_dial_record_dual_channel(emu, target, client):
                               "+14155550177</Dial>"))
     await client.provision_number(NUMBER, voice_url=target.url("/voice"))
     await client.place_call(CALLER, NUMBER, script=[{"say": "hello agent"}])
-    await _until(lambda: target.at("/done"))
+    await until(lambda: target.at("/done"))
     done = target.at("/done")[0].params
     async with aiohttp.ClientSession() as s:
         async with s.get(done["RecordingUrl"] + ".wav?RequestedChannels=2") as r:
@@ -183,11 +174,11 @@ async def test_conference_join_hold_mute(emu, target, client):
     http = AsyncTwilioHttpClient()
     tw = Client(ACCOUNT, TOKEN, http_client=http)
     tw.api.base_url = emu.base_url
-    await _until(lambda: emu.engine.conferences.by_sid)
+    await until(lambda: emu.engine.conferences.by_sid)
     conf = (await tw.conferences.list_async(friendly_name="room1"))[0]
     added = await tw.conferences(conf.sid).participants.create_async(
         from_=NUMBER, to="+14155550166")
-    await _until(lambda: len(emu.engine.conferences.by_sid[conf.sid].participants) == 2
+    await until(lambda: len(emu.engine.conferences.by_sid[conf.sid].participants) == 2
                  and all(p.status == "connected" for p in
                          emu.engine.conferences.by_sid[conf.sid].participants.values()))
     await tw.conferences(conf.sid).participants(sid).update_async(
@@ -195,11 +186,11 @@ async def test_conference_join_hold_mute(emu, target, client):
     await tw.conferences(conf.sid).participants(added.call_sid).update_async(muted=True)
     p = await tw.conferences(conf.sid).participants(added.call_sid).fetch_async()
     assert p.muted is True
-    await _until(lambda: target.at("/hold"))
+    await until(lambda: target.at("/hold"))
     assert target.at("/hold")[0].method == "GET"
     await tw.conferences(conf.sid).update_async(status="completed")
     await client.wait_for_call(sid)
-    await _until(lambda: any(h.params["StatusCallbackEvent"] == "conference-end"
+    await until(lambda: any(h.params["StatusCallbackEvent"] == "conference-end"
                              for h in target.at("/conf")))
     events = [h.params["StatusCallbackEvent"] for h in target.at("/conf")]
     assert events[:2] == ["participant-join", "conference-start"]

@@ -7,23 +7,12 @@ import asyncio
 
 import pytest
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.rest import Client
 
-from .conftest import ACCOUNT, CALLER, NUMBER, TOKEN
+from .conftest import ACCOUNT, CALLER, NUMBER
 from .target import twiml
 
 SERVICE = "MG" + "c3" * 16
 
-
-@pytest.fixture
-async def twilio(emu):
-    http = AsyncTwilioHttpClient()
-    c = Client(ACCOUNT, TOKEN, http_client=http)
-    c.api.base_url = emu.base_url
-    yield c
-    if http.session:
-        await http.session.close()
 
 
 async def _callbacks(target, path, n):
