@@ -65,8 +65,9 @@ class Call(CreatedAtMixin, Base):
     direction: Mapped[CallDirection] = mapped_column(
         Enum(CallDirection, native_enum=False, length=10)
     )
-    from_number: Mapped[str] = mapped_column(String(64))
-    to_number: Mapped[str] = mapped_column(String(64))
+    # Wide enough for any From/To Twilio sends, SIP URIs included; the edge checks the length.
+    from_number: Mapped[str] = mapped_column(String(255))
+    to_number: Mapped[str] = mapped_column(String(255))
     status: Mapped[CallStatus] = mapped_column(
         Enum(CallStatus, native_enum=False, length=20,
              values_callable=lambda e: [m.value for m in e]),
