@@ -51,7 +51,9 @@ def create_app(settings: Settings) -> Quart:
         QUART_SCHEMA_SWAGGER_JS_URL="/vendor/swagger-ui/swagger-ui-bundle.js",
         QUART_SCHEMA_SWAGGER_CSS_URL="/vendor/swagger-ui/swagger-ui.css",
     )
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url, lock_timeout=settings.database_lock_timeout_seconds
+    )
     sessionmaker = create_sessionmaker(engine)
     gateway = TwilioGateway(settings)
     telephony = build_telephony(settings, sessionmaker, gateway)

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
 
     ivr_flow_path: Path = PROJECT_DIR / "ivr" / "default.yaml"
     agent_ring_seconds: int = Field(default=20, ge=5, le=120)
+    # A webhook still working after this long answers the caller with the apology instead
+    # (Twilio gives up after 15 s, and a caller should never sit in silence that long).
+    webhook_deadline_seconds: float = Field(default=4.0, gt=0, le=14)
+    # How long a statement waits for a lock held elsewhere (SQLite's busy timeout,
+    # PostgreSQL's lock_timeout) before it fails: below the webhook deadline.
+    database_lock_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
 
     recordings_dir: Path = Path("recordings")
     vosk_model_path: Path | None = None

@@ -8,8 +8,9 @@ services only flush.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -77,20 +78,26 @@ class CreatedAtMixin:
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers and one writer work at once; foreign keys are off by default in SQLite.
+def _sqlite_setup(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    """Set up each SQLite connection: WAL lets readers and one writer work at once, and
+    foreign keys are off by default in SQLite. The busy timeout bounds how long a statement
+    waits for another process's write lock before it fails.
 
     The driver's own transaction handling is switched off (SQLAlchemy's documented recipe):
     left on, a SAVEPOINT opened outside BEGIN commits when released, and the rest of the
     request runs in fresh implicit transactions that can silently lose updates.
     """
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-    dbapi_connection.isolation_level = None
+
+    def connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+        dbapi_connection.isolation_level = None
+
+    return connect
 
 
 def _sqlite_begin(connection: Any) -> None:
@@ -103,8 +110,16 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for either backend, with SQLite set up for concurrent use."""
+def create_engine(
+    database_url: str, *, lock_timeout: float | None = None, **kwargs: Any
+) -> AsyncEngine:
+    """An async engine for either backend, with SQLite set up for concurrent use.
+
+    `lock_timeout` (seconds) bounds how long a statement waits on a lock another
+    connection holds, so a request fails in time to answer rather than hang; without it
+    (migrations, one-off commands) a statement waits up to 10 s on SQLite, as long as it
+    takes on PostgreSQL.
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -117,10 +132,14 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("max_overflow", 0)
         kwargs.setdefault("pool_timeout", 30)
         engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        busy_ms = round((lock_timeout or 10.0) * 1000)
+        event.listen(engine.sync_engine, "connect", _sqlite_setup(busy_ms))
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if lock_timeout is not None:
+        settings = {"lock_timeout": f"{round(lock_timeout * 1000)}ms"}
+        kwargs.setdefault("connect_args", {}).setdefault("server_settings", settings)
     return create_async_engine(url, **kwargs)
 
 
@@ -143,10 +162,12 @@ async def transaction(
             raise
 
 
-async def ping(engine: AsyncEngine) -> bool:
-    """Whether the database answers a trivial query: what /healthz reports."""
+async def ping(engine: AsyncEngine, *, within: float) -> bool:
+    """Whether the database answers a trivial query within `within` seconds: what /healthz
+    reports. A database that hangs (a lock held elsewhere, a full pool) counts as down, so
+    the health check itself never hangs."""
     try:
-        async with engine.connect() as connection:
+        async with asyncio.timeout(within), engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception:
         return False

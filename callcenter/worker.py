@@ -38,7 +38,9 @@ def build_huey(settings: Settings) -> Huey:
 
 async def reconcile_calls(settings: Settings, *, older_than: dt.timedelta = STALE_AFTER) -> int:
     """One pass of the safety net, with its own engine and REST client."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url, lock_timeout=settings.database_lock_timeout_seconds
+    )
     gateway = TwilioGateway(settings)
     telephony = build_telephony(settings, create_sessionmaker(engine), gateway)
     try:

@@ -33,6 +33,8 @@ async def incoming_call(
         from_number=caller or raw_caller or "anonymous",
         to_number=params.get("To", ""),
     )
+    if created:
+        await calls.apply_early_callbacks(session, call=call)
     if entry is not None:
         if created:  # a retried webhook is one call, one hit
             await blocklist.record_hit(session, entry=entry)
@@ -43,6 +45,13 @@ async def incoming_call(
         return response
     if caller is not None and call.customer_id is None:
         call.customer_id = (await customers.find_or_create_by_phone(session, phone=caller)).id
+    if created and call.status.is_final:
+        # The caller hung up before this webhook was handled: the call is over already.
+        log.info("telephony.call.ended", extra={"call_sid": call.sid, "outcome": call.outcome})
+        await landing.land_on_ticket(session, call=call)
+        response = VoiceResponse()
+        response.hangup()
+        return response
     log.info("telephony.call.incoming", extra={"call_sid": call.sid})
     return render.render(
         tel.flow, tel.flow.start, tel.urls, queue_open=await routing.agents_online(session) > 0

@@ -8,13 +8,13 @@ a late `ringing` never undoes `completed`.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.db import utcnow
+from callcenter.telephony import params as webhook_params
 from callcenter.telephony.models import Call, CallDirection, CallEvent, CallStatus, Outcome
 from callcenter.upsert import insert_ignoring_conflicts
 
@@ -28,6 +28,8 @@ _PROGRESS = {
 
 
 FINAL_STATUSES = [status for status in CallStatus if status.is_final]
+# Twilio's CallbackSource for a call's own status callbacks.
+PROGRESS_SOURCE = "call-progress-events"
 
 
 def _progress(status: CallStatus) -> int:
@@ -86,28 +88,15 @@ async def start_inbound(
     return existing, False
 
 
-def _timestamp(raw: str) -> dt.datetime | None:
-    """Twilio's RFC 2822 Timestamp parameter as aware UTC."""
-    if not raw:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
-
-
 async def record_callback(session: AsyncSession, *, params: dict[str, str]) -> bool:
     """Store a status callback once; False when this exact callback was seen before."""
     sequence = params.get("SequenceNumber", "")
     event = CallEvent(
         call_sid=params["CallSid"],
-        source=params.get("CallbackSource", "call-progress-events")[:40],
-        sequence_number=int(sequence) if sequence.isdigit() else -1,
+        source=params.get("CallbackSource", PROGRESS_SOURCE)[:40],
+        sequence_number=int(sequence) if sequence.isascii() and sequence.isdigit() else -1,
         status=params.get("CallStatus", "")[:20],
-        occurred_at=_timestamp(params.get("Timestamp", "")),
+        occurred_at=webhook_params.timestamp(params.get("Timestamp", "")),
         payload=params,
     )
     if event.sequence_number < 0:
@@ -119,6 +108,31 @@ async def record_callback(session: AsyncSession, *, params: dict[str, str]) -> b
     except IntegrityError:
         return False
     return True
+
+
+async def apply_early_callbacks(session: AsyncSession, *, call: Call) -> None:
+    """Apply the status callbacks stored before the call's row existed.
+
+    Twilio's callbacks race its first webhook: one handled by another instance (or while
+    this one waited on a lock) is stored with no call to apply to, and its retry is then
+    dropped as a duplicate. The new call catches up here, so it does not stay open until
+    the worker's reconciliation notices.
+    """
+    query = (
+        select(CallEvent)
+        .where(CallEvent.call_sid == call.sid, CallEvent.source == PROGRESS_SOURCE)
+        .order_by(CallEvent.sequence_number)
+    )
+    for event in await session.scalars(query):
+        status = parse_status(event.status)
+        duration = event.payload.get("CallDuration", "")
+        if status is not None:
+            apply_status(
+                call,
+                status=status,
+                sequence=event.sequence_number,
+                duration=int(duration) if duration.isascii() and duration.isdigit() else None,
+            )
 
 
 def apply_status(call: Call, *, status: CallStatus, sequence: int, duration: int | None) -> bool:

@@ -8,19 +8,23 @@ and Twilio gets safe TwiML (an apology and a polite goodbye), never a 500.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
-from quart import Response, g, request
+from quart import Response, current_app, g, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from callcenter.errors import APIError
+from callcenter.telephony import params
 from callcenter.web.context import db, settings
 
 log = logging.getLogger("callcenter.telephony")
+R = TypeVar("R")
 
 REQUIRED_VOICE_PARAMS = ("CallSid", "AccountSid")
 
@@ -35,24 +39,50 @@ def public_url() -> str:
     return settings().public_base_url + request.path + (f"?{query}" if query else "")
 
 
+async def _read_body() -> bytes:
+    """The body, refused (413) once it passes what any Twilio webhook could need: before
+    reading it when Content-Length says so, while reading it when it does not."""
+    if (request.content_length or 0) > params.MAX_BODY_BYTES:
+        raise params.too_large()
+    body = bytearray()
+    async for chunk in request.body:
+        body.extend(chunk)
+        if len(body) > params.MAX_BODY_BYTES:
+            raise params.too_large()
+    return bytes(body)
+
+
 async def verify_signature() -> dict[str, str]:
-    """The request's parameters, once its X-Twilio-Signature proves it came from Twilio."""
+    """The request's parameters, once its X-Twilio-Signature proves it came from Twilio and
+    its values have the shapes Twilio's have.
+
+    The cheap refusals come first (no signature, a body too large, too many fields), so an
+    attacker's bulk costs us no parsing or HMAC beyond a webhook's size.
+    """
     signature = request.headers.get("X-Twilio-Signature")
     if not signature:
         log.warning("telephony.webhook.unsigned", extra={"path": request.path})
         raise APIError(403, "signature_missing", "the request has no X-Twilio-Signature")
     # Twilio signs POST parameters (all values of a repeated name); a GET only by its URL.
-    form = await request.form if request.method == "POST" else {}
+    form = params.parse_form(await _read_body()) if request.method == "POST" else {}
     validator = RequestValidator(settings().twilio_auth_token.get_secret_value())
     if not validator.validate(public_url(), form, signature):
         log.warning("telephony.webhook.forged", extra={"path": request.path})
         raise APIError(403, "signature_invalid", "the X-Twilio-Signature does not match")
     source = form if request.method == "POST" else request.args
-    return {name: source.get(name, "") for name in source}
+    values = {name: source.get(name, "") for name in source}
+    params.check(values, account_sid=settings().twilio_account_sid)
+    params.check(request.args, account_sid=settings().twilio_account_sid)
+    return values
+
+
+# Characters XML 1.0 cannot hold: none should reach TwiML, and none ever leaves in it.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def xml(response: VoiceResponse) -> Response:
-    return Response(str(response), content_type="application/xml")
+    """TwiML as Twilio reads it: always a well-formed document."""
+    return Response(_NOT_XML.sub("", str(response)), content_type="application/xml")
 
 
 def safe_twiml(message: str) -> VoiceResponse:
@@ -61,6 +91,31 @@ def safe_twiml(message: str) -> VoiceResponse:
     response.say(f"{message} Please call again in a few minutes. Goodbye.")
     response.hangup()
     return response
+
+
+async def _run_in_time(work: Awaitable[R]) -> R:
+    """Run a handler and its commit within the webhook deadline; a slower one (a lock held
+    elsewhere, a pool with no free connection) fails like any other handler error."""
+    async with asyncio.timeout(settings().webhook_deadline_seconds):
+        result = await work
+        await db().commit()
+    return result
+
+
+def _discard_unit_of_work() -> None:
+    """Drop the failed request's transaction and its follow-ups, without making Twilio wait:
+    the rollback can be stuck behind the same lock that failed the handler."""
+    g.pop("after_commit", None)
+    session = g.pop("db_session", None)
+    if session is not None:
+        current_app.add_background_task(_close, session)
+
+
+async def _close(session: Any) -> None:
+    try:
+        await session.rollback()
+    finally:
+        await session.close()
 
 
 Handler = Callable[[dict[str, str]], Awaitable[VoiceResponse]]
@@ -78,22 +133,20 @@ def voice_webhook(
     def decorator(handler: Handler) -> Callable[..., Awaitable[Response]]:
         @wraps(handler)
         async def view() -> Response:
-            params = await verify_signature()
-            missing = [name for name in REQUIRED_VOICE_PARAMS if not params.get(name)]
+            values = await verify_signature()
+            missing = [name for name in REQUIRED_VOICE_PARAMS if not values.get(name)]
             if missing:
                 raise APIError(400, "malformed_webhook", f"missing {', '.join(missing)}")
             try:
-                twiml = await handler(params)
-                await db().commit()
+                twiml = await _run_in_time(handler(values))
             except APIError:
                 raise
             except Exception:
                 log.exception(
                     "telephony.webhook.failed",
-                    extra={"path": request.path, "call_sid": params.get("CallSid")},
+                    extra={"path": request.path, "call_sid": values.get("CallSid")},
                 )
-                await db().rollback()
-                g.pop("after_commit", None)
+                _discard_unit_of_work()
                 return xml(on_failure())
             return xml(twiml)
 
@@ -111,21 +164,19 @@ def callback_webhook(handler: Callable[[dict[str, str]], Awaitable[None]]) -> Ca
 
     @wraps(handler)
     async def view() -> Response:
-        params = await verify_signature()
-        if not params.get("CallSid"):
+        values = await verify_signature()
+        if not values.get("CallSid"):
             raise APIError(400, "malformed_webhook", "missing CallSid")
         try:
-            await handler(params)
-            await db().commit()
+            await _run_in_time(handler(values))
         except APIError:
             raise
         except Exception:
             log.exception(
                 "telephony.callback.failed",
-                extra={"path": request.path, "call_sid": params.get("CallSid")},
+                extra={"path": request.path, "call_sid": values.get("CallSid")},
             )
-            await db().rollback()
-            g.pop("after_commit", None)
+            _discard_unit_of_work()
             return Response(status=500)
         return Response(status=204)
 
