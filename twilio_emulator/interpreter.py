@@ -29,6 +29,10 @@ LEAVE = Stop()
 """Marker: <Leave> inside a queue's wait music."""
 Outcome = Source | Stop | None
 XML_TYPES = ("text/xml", "application/xml", "text/html")
+"""Content-Types Twilio runs as TwiML ("Twilio Understands MIME Types"); parameters
+such as ``charset`` are ignored, case does not matter."""
+MAX_TWIML_BYTES = 64 * 1024
+"""Twilio's 11750: a voice response body larger than 64 kB is refused."""
 PLAY_SECONDS = 3.0
 """Assumed length of one <Play> of a URL (the media is not fetched)."""
 FOREVER_LOOPS = 10_000
@@ -134,7 +138,7 @@ class Interpreter:
                      status=result.status, params=dict(params), body=result.body[:4000])
         code, message = classify(result)
         if code is None:
-            ctype = result.content_type.split(";")[0].strip().lower()
+            ctype = media_type(result)
             if ctype == "text/plain":
                 body = f"<Response><Say>{_escape(result.body)}</Say></Response>"
             elif ctype.startswith("audio/"):
@@ -286,15 +290,25 @@ class Interpreter:
         return self.action_source(doc, node, params, default_current=True)
 
 
+def media_type(result: WebhookResult) -> str:
+    """The response's media type, lower case, without parameters ("" if none)."""
+    return result.content_type.split(";")[0].strip().lower()
+
+
 def classify(result: WebhookResult) -> tuple[int | None, str]:
-    """The Twilio error code for a failed document fetch, or None if it looks usable."""
+    """The Twilio error code for a failed document fetch, or None if it looks usable
+    (the body itself is checked by the TwiML parser: 12100/12200)."""
     if result.error is not None:
         return result.error, result.message
     if result.status >= 400:
         return 11217, f"HTTP error response code: status {result.status}"
-    ctype = result.content_type.split(";")[0].strip().lower()
+    if result.size > MAX_TWIML_BYTES:
+        return 11750, (f"TwiML response body too large: {result.size} bytes "
+                       f"(at most {MAX_TWIML_BYTES})")
+    ctype = media_type(result)
     if ctype not in XML_TYPES and ctype != "text/plain" and not ctype.startswith("audio/"):
-        return 12300, f"Invalid Content-Type: {result.content_type!r}"
+        return 12300, (f"Invalid Content-Type: {result.content_type!r}" if ctype else
+                       "Invalid Content-Type: the response has no Content-Type")
     return None, ""
 
 

@@ -6,7 +6,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .interpreter import XML_TYPES, media_type
 from .sids import new_sid
+from .twiml import TwimlError, document_root
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -108,7 +110,10 @@ class Messages:
     async def _fetch(self, url: str, method: str,
                      params: list[tuple[str, str]]) -> tuple[ET.Element | None, int]:
         """POST (or GET) an SMS webhook: the parsed <Response>, or None and the error code
-        (logged)."""
+        (logged). An empty answer (204, or a body of nothing but whitespace) sends no
+        reply; ``text/plain`` is sent back as one message (Twilio's messaging MIME types);
+        TwiML is parsed as strictly as for voice (12100), any other Content-Type is
+        12300."""
         engine = self.engine
         result = await engine.webhooks.send(url, params, method)
         if result.error:
@@ -118,15 +123,19 @@ class Messages:
             engine.log_error(11217, f"SMS webhook answered HTTP {result.status}", None, url,
                              http_status=result.status)
             return None, 11217
-        text = result.body.strip()
-        if not text:
+        if result.status == 204 or not result.body.strip():
             return ET.Element("Response"), 0
+        ctype = media_type(result)
+        if ctype == "text/plain":
+            root = ET.Element("Response")
+            ET.SubElement(root, "Message").text = result.body
+            return root, 0
+        if ctype not in XML_TYPES:
+            engine.log_error(12300, f"SMS reply: Invalid Content-Type {result.content_type!r}",
+                             None, url)
+            return None, 12300
         try:
-            root = ET.fromstring(text.encode())
-        except ET.ParseError:
-            engine.log_error(12100, "SMS reply is not valid TwiML", None, url)
-            return None, 12100
-        if root.tag != "Response":
-            engine.log_error(12200, f"SMS reply root is <{root.tag}>, not <Response>", None, url)
-            return None, 12200
-        return root, 0
+            return document_root(result.body), 0
+        except TwimlError as exc:
+            engine.log_error(exc.code, f"SMS reply: {exc}", None, url)
+            return None, exc.code

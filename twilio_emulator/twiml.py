@@ -1,14 +1,22 @@
 """TwiML parsing and schema checks.
 
-TwiML is case-sensitive. A document that is not XML, or whose root is not
-``<Response>``, is a 12100 parse failure. An unknown verb or noun (``<say>`` included)
-is a 12200 schema error that makes the document unusable, as Twilio answers it with an
-application error; an unknown attribute is a 12200 warning and is ignored.
+The document is parsed as it arrives, as strictly as Twilio's 12100 page describes: it
+must be well-formed XML 1.0 with nothing at all (no blank line, no space, no comment)
+before an XML declaration, and its root must be ``<Response>``. A DOCTYPE is refused
+outright, so no entity (internal or external, XXE) is ever declared or expanded; an
+empty body is refused too. Each of these is a 12100 parse failure. What XML allows is
+kept: no declaration at all (whitespace may then precede the root), whitespace between
+elements and after the root, comments, a UTF-8 byte order mark.
+
+TwiML is case-sensitive. An unknown verb or noun (``<say>`` included) is a 12200 schema
+error that makes the document unusable, as Twilio answers it with an application
+error; an unknown attribute is a 12200 warning and is ignored.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+import xml.parsers.expat as expat
 from dataclasses import dataclass, field
 
 COMMON = frozenset()
@@ -95,14 +103,47 @@ class Node:
         return out
 
 
+class _Doctype(Exception):
+    """Raised from the expat handler that sees a DOCTYPE."""
+
+
+def _refuse_doctype(name: str, *_: object) -> None:
+    raise _Doctype(name)
+
+
+def document_root(document: str) -> ET.Element:
+    """The ``<Response>`` element of a TwiML document, checked as Twilio checks it
+    (voice and messaging alike); raises :class:`TwimlError` 12100 otherwise.
+
+    The document is parsed exactly as received: nothing is stripped, so whitespace
+    before an XML declaration is the error it is in XML ("declaration not at start").
+    """
+    if not document.strip():
+        raise TwimlError(12100, "Document parse failure: the response body is empty")
+    # First pass with a bare expat parser: well-formedness, and the DOCTYPE refused at
+    # its first token, before any entity in it is declared (so none can be expanded).
+    checker = expat.ParserCreate()
+    checker.StartDoctypeDeclHandler = _refuse_doctype
+    try:
+        checker.Parse(document, True)
+    except _Doctype as exc:
+        raise TwimlError(12100, f"Document parse failure: DOCTYPE <!DOCTYPE {exc} ...> "
+                                "is not allowed (no DTD, no entities)") from None
+    except expat.ExpatError as exc:
+        raise TwimlError(12100, f"Document parse failure: {exc}") from None
+    try:
+        root = ET.fromstring(document)
+    except ET.ParseError as exc:  # e.g. an unbound namespace prefix
+        raise TwimlError(12100, f"Document parse failure: {exc}") from None
+    if root.tag != "Response":
+        raise TwimlError(12100, f"Document parse failure: the root element is <{root.tag}>, "
+                                "not <Response>")
+    return root
+
+
 def parse(document: str) -> tuple[list[Node], list[str]]:
     """Parse a TwiML document into verbs; returns (verbs, 12200 warnings)."""
-    try:
-        root = ET.fromstring(document.strip().encode())
-    except ET.ParseError as exc:
-        raise TwimlError(12100, f"Document parse failure: {exc}") from exc
-    if root.tag != "Response":
-        raise TwimlError(12100, f"Document parse failure: root element is <{root.tag}>")
+    root = document_root(document)
     warnings: list[str] = []
     verbs = [_convert(el, VERBS, warnings, "Response") for el in root]
     return verbs, warnings

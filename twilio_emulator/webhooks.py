@@ -1,14 +1,15 @@
 """Outgoing HTTP requests to the app, made the way Twilio makes them.
 
 Form-encoded POST (or GET with the parameters in the query), signed with
-X-Twilio-Signature, with Twilio's headers and timeouts: 15 s in all, TCP connect 5 s
-tried twice, overridable by the URL fragment ``#ct=..&rt=..&tt=..&rc=..`` (values in
-milliseconds, retry count), which is never sent.
+X-Twilio-Signature, with Twilio's headers and timeouts: 15 s in all (connection attempts
+included), TCP connect 5 s tried twice, overridable by the URL fragment
+``#ct=..&rt=..&tt=..&rc=..`` (values in milliseconds, retry count), which is never sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from .clock import Clock
 
 USER_AGENT = "TwilioProxy/1.1"
+CONNECT_TIMEOUT: tuple[type[BaseException], ...] = tuple(
+    t for t in (getattr(aiohttp, "ConnectionTimeoutError", None),) if t is not None)
+"""aiohttp's TCP-connect timeout (aiohttp >= 3.10); older versions cannot tell it from a
+read timeout, so there a connect timeout is not retried."""
 
 
 @dataclass
@@ -34,15 +39,20 @@ class Timeouts:
 
 @dataclass
 class WebhookResult:
-    """What came back; ``error`` holds a Twilio error code when no response came:
-    11205 (HTTP connection failure: connect failed or the 15 s budget ran out) or 11200
-    (HTTP retrieval failure: any other transport error). A 4xx/5xx answer is not an
-    ``error`` here; callers classify it (11217 for documents, 15003 for callbacks)."""
+    """What came back; ``error`` holds a Twilio error code when no response came, as
+    Twilio's error dictionary words them: 11202 (TCP connection refused: nothing
+    listening, every attempt rejected), 11205 (HTTP connection failure: the TCP connect
+    timed out on every attempt, the read timed out, the 15 s total ran out, or another
+    network error while connecting), 11210 (HTTP bad host name: DNS) or 11200 (HTTP
+    retrieval failure: any other transport error). A 4xx/5xx answer is not an ``error``
+    here; callers classify it (11217 for documents, 15003 for callbacks). ``size`` is
+    the body's length in bytes."""
 
     url: str
     status: int = 0
     content_type: str = ""
     body: str = ""
+    size: int = 0
     error: int | None = None
     message: str = ""
 
@@ -109,27 +119,49 @@ class WebhookSender:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             data = urlencode(params)
         result = WebhookResult(url=url)
+        # The total budget covers every attempt (Twilio: "this includes the TCP
+        # connection time"), so it is one deadline around the loop.
         timeout = aiohttp.ClientTimeout(
-            total=limits.total, sock_connect=limits.connect, sock_read=limits.read
+            total=None, sock_connect=limits.connect, sock_read=limits.read
         )
+        attempts = limits.retries + 1
         with self.clock.busy():
-            for attempt in range(limits.retries + 1):
-                try:
-                    async with self._get_session().request(
-                        method, target, data=data, headers=headers, timeout=timeout
-                    ) as resp:
-                        result.status = resp.status
-                        result.content_type = resp.headers.get("Content-Type", "")
-                        result.body = await resp.text(errors="replace")
-                        result.error = None
-                        return result
-                except aiohttp.ClientConnectorError as exc:
-                    result.error, result.message = 11205, f"connection failed: {exc}"
-                    if attempt < limits.retries:
-                        continue
-                except (TimeoutError, asyncio.TimeoutError) as exc:  # noqa: UP041
-                    result.error, result.message = 11205, f"timed out: {exc!r}"
-                except aiohttp.ClientError as exc:
-                    result.error, result.message = 11200, f"request failed: {exc}"
-                break
+            try:
+                async with asyncio.timeout(limits.total):
+                    for _ in range(attempts):
+                        try:
+                            async with self._get_session().request(
+                                method, target, data=data, headers=headers, timeout=timeout
+                            ) as resp:
+                                result.status = resp.status
+                                result.content_type = resp.headers.get("Content-Type", "")
+                                result.size = len(await resp.read())
+                                result.body = await resp.text(errors="replace")
+                                result.error = None
+                                return result
+                        except aiohttp.ClientConnectorError as exc:
+                            if isinstance(exc.os_error, socket.gaierror):
+                                result.error, result.message = 11210, f"bad host name: {exc}"
+                                break
+                            if isinstance(exc.os_error, ConnectionRefusedError):
+                                result.error = 11202
+                                result.message = (f"TCP connection refused ({attempts} "
+                                                  f"attempts): {exc}")
+                            else:
+                                result.error, result.message = 11205, f"connection failed: {exc}"
+                            continue
+                        except CONNECT_TIMEOUT as exc:
+                            result.error = 11205
+                            result.message = (f"TCP connect timed out ({attempts} attempts of "
+                                              f"{limits.connect:g} s): {exc!r}")
+                            continue
+                        except TimeoutError as exc:
+                            result.error, result.message = 11205, f"read timed out: {exc!r}"
+                        except aiohttp.ClientError as exc:
+                            result.error, result.message = 11200, f"request failed: {exc}"
+                        break
+            except TimeoutError:
+                result.status = 0
+                result.error = 11205
+                result.message = f"no complete response within the {limits.total:g} s total"
         return result

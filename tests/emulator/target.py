@@ -11,6 +11,8 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 Reply = str | Callable[[dict[str, str]], Any] | tuple[int, str, str]
+"""A TwiML string (text/xml), (status, content type, body), or a callable of the request
+parameters returning either (or an awaitable of one, or a fresh ``web.Response``)."""
 
 
 @dataclass
@@ -41,7 +43,7 @@ class Target:
     def at(self, path: str) -> list[Hit]:
         return [h for h in self.hits if h.path == path]
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         params = dict(request.query) if request.method == "GET" else {
             k: str(v) for k, v in (await request.post()).items()}
         url = str(request.url)
@@ -57,6 +59,8 @@ class Target:
             reply = reply(params)
         if asyncio.iscoroutine(reply):
             reply = await reply
+        if isinstance(reply, web.StreamResponse):  # exact bytes and headers
+            return reply
         if isinstance(reply, tuple):
             status, ctype, body = reply
             return web.Response(status=status, text=body, content_type=ctype)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 import aiohttp
 import pytest
@@ -124,10 +125,14 @@ async def test_application_error_without_fallback(emu, target, client, reply, co
     assert report["status"] == "completed"
 
 
-async def test_unreachable_webhook_logs_11205(emu, client):
-    await client.provision_number(NUMBER, voice_url="http://127.0.0.1:9/voice#ct=200&rc=0")
+async def test_refused_webhook_logs_11202_without_fallback(emu, client):
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    await client.provision_number(NUMBER, voice_url=f"http://127.0.0.1:{port}/voice#rc=0")
     report = await client.wait_for_call(await client.place_call(CALLER, NUMBER))
-    assert report["errors"][0] == 11205  # HTTP connection failure
+    assert report["errors"] == [11202]  # TCP connection refused (not 11205, a timeout)
+    assert report["heard"][0]["text"].startswith("We are sorry, an application error")
 
 
 async def test_slow_webhook_times_out_with_11205_then_fallback(emu, target, client):
