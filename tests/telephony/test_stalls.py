@@ -129,7 +129,7 @@ async def test_locked_database_still_gets_callers_an_apology_in_seconds(
     for seconds, twiml in results:
         assert "something went wrong" in twiml and "<Hangup />" in twiml
         assert seconds < settings.webhook_deadline_seconds + 2, f"apology after {seconds:.1f} s"
-    assert health.status_code in (200, 503)
+    assert health.status_code == 200  # the database still answers; only its write lock is taken
     assert health_seconds < 2, f"/healthz took {health_seconds:.1f} s"
     # Once the lock is gone, callers are greeted again.
     for _ in range(50):
