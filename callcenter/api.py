@@ -1,8 +1,17 @@
-"""Shared parts of the JSON API: the error schema, pagination and documented responses."""
+"""Shared parts of the JSON API: the error schema, pagination and the OpenAPI document."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field
+from quart_schema import DataSource, OpenAPIProvider
+from quart_schema.typing import Model
+
+# Bounds OFFSET = (page - 1) * per_page far inside the 64-bit integers SQLite and PostgreSQL
+# take (a larger page is an overflow, a 500), yet far beyond any page a person pages to.
+MAX_PAGE = 1_000_000
+MAX_PER_PAGE = 200
 
 
 class ErrorBody(BaseModel):
@@ -16,6 +25,13 @@ class ErrorOut(BaseModel):
     error: ErrorBody
 
 
+class PageQuery(BaseModel):
+    """The query of a paged listing; both numbers are bounded because both reach SQL."""
+
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
+    per_page: int = Field(default=50, ge=1, le=MAX_PER_PAGE)
+
+
 def page_bounds(page: int, per_page: int) -> tuple[int, int]:
     """Offset and limit for a 1-based page."""
     return (page - 1) * per_page, per_page
@@ -24,3 +40,16 @@ def page_bounds(page: int, per_page: int) -> tuple[int, int]:
 def next_page(page: int, per_page: int, total: int) -> int | None:
     return page + 1 if page * per_page < total else None
 
+
+class APIDocument(OpenAPIProvider):
+    """quart-schema's OpenAPI document, with every request body marked `required`.
+
+    `validate_request` answers 400 to a request without its body, but quart-schema leaves
+    `required` out, which in OpenAPI means the body is optional.
+    """
+
+    def build_request_body(
+        self, model: type[Model], source: DataSource
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        request_body, components = super().build_request_body(model, source)
+        return {**request_body, "required": True}, components

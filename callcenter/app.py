@@ -15,7 +15,7 @@ from pathlib import Path
 from quart import Quart, Response, g, request, send_from_directory
 from quart_schema import QuartSchema, hide
 
-from callcenter import errors, logs
+from callcenter import api, errors, logs
 from callcenter.accounts import auth
 from callcenter.accounts.views import api_bp as accounts_api
 from callcenter.accounts.views import pages as accounts_pages
@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> Quart:
         template_folder=str(Path(__file__).parent / "web" / "templates"),
         static_folder=str(Path(__file__).parent / "web" / "static"),
     )
+    app.request_class = errors.Request
     app.secret_key = settings.session_secret()
     app.config.update(
         SESSION_COOKIE_NAME="callcenter_session",
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> Quart:
             "cookie": {"type": "apiKey", "in_": "cookie", "name": "callcenter_session"},
         },
         security=[{"bearer": []}, {"cookie": []}],
+        openapi_provider_class=api.APIDocument,
     )
     _register_request_ids(app)
     context.register(app)

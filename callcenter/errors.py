@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 from quart import Quart, Response, jsonify, render_template, request
+from quart import Request as QuartRequest
 from quart_schema import RequestSchemaValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 
 class APIError(Exception):
@@ -15,6 +18,26 @@ class APIError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+class Request(QuartRequest):
+    """Quart's request, but a body that cannot be parsed is always a 400, never a 500.
+
+    Quart decodes the body as UTF-8 before its JSON error handling starts, so invalid UTF-8
+    escaped as a UnicodeDecodeError (a 500); it now fails like any other malformed JSON.
+    """
+
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        try:
+            return await super().get_json(force=force, silent=silent, cache=cache)
+        except UnicodeDecodeError as error:
+            if silent:
+                return None
+            return self.on_json_loading_failed(error)
+
+    def on_json_loading_failed(self, error: Exception) -> NoReturn:
+        """Say what is wrong; Quart's default message is about a browser or proxy."""
+        raise BadRequest("the request body is not valid UTF-8 JSON")
 
 
 def error_response(status: int, code: str, message: str) -> Response:
@@ -38,7 +61,11 @@ def register(app: Quart) -> None:
     @app.errorhandler(APIError)
     async def _api_error(error: APIError) -> Response | tuple[str, int]:
         if wants_json():
-            return error_response(error.status, error.code, error.message)
+            response = error_response(error.status, error.code, error.message)
+            if error.status == 401:
+                # RFC 9110: a 401 names the scheme that would work.
+                response.headers["WWW-Authenticate"] = "Bearer"
+            return response
         page = await render_template("error.html", status=error.status, message=error.message)
         return page, error.status
 
@@ -51,4 +78,10 @@ def register(app: Quart) -> None:
         if not wants_json():
             return error
         code = (error.name or "error").lower().replace(" ", "_")
-        return error_response(error.code or 500, code, error.description or code)
+        response = error_response(error.code or 500, code, error.description or code)
+        # Keep what the exception says besides its HTML body: a 405's `Allow`, a 503's
+        # `Retry-After`. Its Content-Type is the HTML page's, which this response replaces.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers.add(name, value)
+        return response

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from callcenter.accounts.models import Role
+from callcenter.api import PageQuery
 
 
 class UserOut(BaseModel):
@@ -27,9 +28,7 @@ class UserPage(BaseModel):
     next_page: int | None
 
 
-class UserQuery(BaseModel):
-    page: int = Field(default=1, ge=1)
-    per_page: int = Field(default=50, ge=1, le=200)
+class UserQuery(PageQuery):
     role: Role | None = None
 
 

@@ -77,9 +77,9 @@ async def logout() -> WerkzeugResponse:
 
 
 @api_bp.get("/me")
+@require_role(Role.agent)
 @validate_response(MeOut, 200)
 @validate_response(api.ErrorOut, 401)
-@require_role(Role.agent)
 async def read_me() -> MeOut:
     """The signed-in user (or the owner of the bearer token)."""
     user = current_user()
@@ -88,12 +88,12 @@ async def read_me() -> MeOut:
 
 
 @api_bp.get("/users")
+@require_role(Role.admin)
 @validate_querystring(UserQuery)
 @validate_response(UserPage, 200)
 @validate_response(api.ErrorOut, 400)
 @validate_response(api.ErrorOut, 401)
 @validate_response(api.ErrorOut, 403)
-@require_role(Role.admin)
 async def list_users(query_args: UserQuery) -> UserPage:
     """All users, a page at a time, in the order they were added. Admins only."""
     offset, limit = api.page_bounds(query_args.page, query_args.per_page)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -24,4 +25,7 @@ class AgentList(BaseModel):
 
 
 class ActivityIn(BaseModel):
-    activity: Activity
+    """What agents may choose: `reserved` and `busy` are set by routing alone (refused here,
+    so the OpenAPI document lists only what is accepted)."""
+
+    activity: Literal[Activity.offline, Activity.available, Activity.away]

@@ -1,0 +1,221 @@
+"""The API's contract at its edges: bounded numbers, unparsable bodies, who is asked first,
+what a 401 or 405 carries, and what the OpenAPI document promises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from builders import make_token, make_user
+from quart import Response
+from quart.testing import QuartClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter import api
+from callcenter.accounts.models import Role
+
+ACTIVITY = "/api/agents/me/activity"
+# Never a valid token, but a bearer header: the CSRF check (for cookies) lets it through.
+WRONG_BEARER = {"Authorization": "Bearer not-a-token"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def json_error(response: Response, status: int) -> dict[str, str]:
+    """The `{"error": {"code", "message"}}` body of an error answer, checked."""
+    body = await response.get_json()
+    assert response.status_code == status, body
+    assert response.mimetype == "application/json"
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    return body["error"]
+
+
+async def token_for(db_session: AsyncSession, role: Role) -> dict[str, str]:
+    token = await make_token(db_session, user=await make_user(db_session, role=role))
+    await db_session.commit()
+    return bearer(token)
+
+
+async def document(client: QuartClient) -> dict[str, Any]:
+    return await (await client.get("/openapi.json")).get_json()
+
+
+# --- numbers that reach SQL ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=3179977906288135262699520",
+        f"page={2**62}",  # fits 64 bits, but OFFSET = (page - 1) * per_page does not
+        f"page={api.MAX_PAGE + 1}",
+        "page=0",
+        "per_page=3179977906288135262699520",
+        f"per_page={api.MAX_PER_PAGE + 1}",
+        "per_page=0",
+    ],
+)
+async def test_a_page_or_size_out_of_bounds_is_400(
+    client: QuartClient, db_session: AsyncSession, query: str
+) -> None:
+    headers = await token_for(db_session, Role.admin)
+    response = await client.get(f"/api/users?{query}", headers=headers)
+    assert (await json_error(response, 400))["code"] == "invalid_request"
+
+
+async def test_the_largest_page_and_size_reach_sql_on_both_databases(
+    client: QuartClient, db_session: AsyncSession
+) -> None:
+    headers = await token_for(db_session, Role.admin)
+    query = f"page={api.MAX_PAGE}&per_page={api.MAX_PER_PAGE}"
+    response = await client.get(f"/api/users?{query}", headers=headers)
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert body["items"] == [] and body["total"] == 1 and body["next_page"] is None
+
+
+# --- request bodies ----------------------------------------------------------------------------
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b"\xff\xfe"),
+        ("application/json", b'{"activity": "away\xff"}'),
+        ("application/json", b'{"activity": '),
+        ("application/json", b""),
+        ("application/json", b"[]"),
+        ("application/json", b'"away"'),
+        ("application/json", b"null"),
+        ("text/plain", b'{"activity": "away"}'),
+        ("application/x-www-form-urlencoded", b"activity=away"),
+    ],
+    ids=[
+        "invalid-utf8",
+        "invalid-utf8-in-a-string",
+        "invalid-json",
+        "empty",
+        "array",
+        "string",
+        "null",
+        "not-sent-as-json",
+        "form",
+    ],
+)
+async def test_a_body_that_is_not_a_json_object_is_400_json(
+    client: QuartClient, db_session: AsyncSession, content_type: str, body: bytes
+) -> None:
+    headers = {**await token_for(db_session, Role.agent), "Content-Type": content_type}
+    response = await client.put(ACTIVITY, data=body, headers=headers)
+    await json_error(response, 400)
+
+
+# --- authentication comes first ------------------------------------------------------------
+
+
+@pytest.mark.backends("sqlite")
+async def test_an_anonymous_bad_query_is_401_without_schema_details(client: QuartClient) -> None:
+    error = await json_error(await client.get("/api/users?page=0&per_page=x&role=x"), 401)
+    assert error["code"] == "unauthorized"
+    assert "page" not in error["message"]
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_bad_query_from_a_role_below_is_403(
+    client: QuartClient, db_session: AsyncSession
+) -> None:
+    headers = await token_for(db_session, Role.agent)
+    response = await client.get("/api/users?page=0&per_page=x", headers=headers)
+    assert (await json_error(response, 403))["code"] == "forbidden"
+
+
+@pytest.mark.backends("sqlite")
+async def test_every_documented_route_refuses_a_stranger_before_reading_the_request(
+    client: QuartClient,
+) -> None:
+    """Garbage in every place a route could read, from a caller with a wrong token: 401."""
+    paths = (await document(client))["paths"]
+    operations = [(method, path) for path, item in paths.items() for method in item]
+    assert len(operations) >= 5
+    for method, path in operations:
+        response = await client.open(
+            f"{path}?page=0&per_page=x&role=x",
+            method=method.upper(),
+            data=b"\xff{",
+            headers={**WRONG_BEARER, "Content-Type": "application/json"},
+        )
+        assert (await json_error(response, 401))["code"] == "unauthorized", (method, path)
+
+
+# --- what an error answer carries ------------------------------------------------------------
+
+
+@pytest.mark.backends("sqlite")
+async def test_a_401_names_the_bearer_scheme(client: QuartClient) -> None:
+    response = await client.get("/api/me")
+    await json_error(response, 401)
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/api/me", "GET, HEAD, OPTIONS"),
+        ("POST", "/api/agents", "GET, HEAD, OPTIONS"),
+        ("GET", ACTIVITY, "OPTIONS, PUT"),
+    ],
+)
+async def test_a_405_says_which_methods_are_allowed(
+    client: QuartClient, method: str, path: str, allowed: str
+) -> None:
+    response = await client.open(path, method=method, headers=WRONG_BEARER)
+    assert (await json_error(response, 405))["code"] == "method_not_allowed"
+    sent = sorted(name.strip() for name in response.headers["Allow"].split(","))
+    assert ", ".join(sent) == allowed
+
+
+# --- the OpenAPI document ----------------------------------------------------------------------
+
+
+@pytest.mark.backends("sqlite")
+async def test_every_request_body_is_required(client: QuartClient) -> None:
+    bodies = [
+        (path, operation["requestBody"])
+        for path, item in (await document(client))["paths"].items()
+        for operation in item.values()
+        if "requestBody" in operation
+    ]
+    assert [path for path, _ in bodies] == [ACTIVITY]
+    assert all(body.get("required") is True for _, body in bodies)
+
+
+@pytest.mark.backends("sqlite")
+async def test_the_document_keeps_each_routes_schemas_behind_require_role(
+    client: QuartClient,
+) -> None:
+    """`require_role` wraps the validators now; their metadata must still reach the document."""
+    paths = (await document(client))["paths"]
+    documented = {
+        (method, path): set(operation["responses"])
+        for path, item in paths.items()
+        for method, operation in item.items()
+    }
+    assert documented == {
+        ("get", "/api/me"): {"200", "401"},
+        ("get", "/api/users"): {"200", "400", "401", "403"},
+        ("get", "/api/agents/me"): {"200", "401"},
+        ("put", ACTIVITY): {"200", "400", "401", "403", "409"},
+        ("get", "/api/agents"): {"200", "401", "403"},
+    }
+    users = paths["/api/users"]["get"]["parameters"]
+    assert {(p["name"], p["schema"].get("maximum")) for p in users} == {
+        ("page", api.MAX_PAGE),
+        ("per_page", api.MAX_PER_PAGE),
+        ("role", None),
+    }
+    body = paths[ACTIVITY]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["activity"]["enum"] == ["offline", "available", "away"]
