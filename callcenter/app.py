@@ -25,7 +25,8 @@ from callcenter.flows import build_telephony
 from callcenter.routing.views import bp as routing_api
 from callcenter.telephony.gateway import TwilioGateway
 from callcenter.telephony.views import bp as telephony_hooks
-from callcenter.web import context
+from callcenter.web import context, security
+from callcenter.web.clients import client_address
 from callcenter.web.views import bp as web_pages
 
 log = logging.getLogger("callcenter.http")
@@ -77,6 +78,7 @@ def create_app(settings: Settings) -> Quart:
         openapi_provider_class=api.APIDocument,
     )
     _register_request_ids(app)
+    security.register(app, docs_path="/api/docs", https=settings.secure_cookies)
     context.register(app)
     auth.register(app)
     errors.register(app)
@@ -109,7 +111,8 @@ def _register_request_ids(app: Quart) -> None:
         log.info(
             "http.request",
             extra={"method": request.method, "path": request.path,
-                   "status": response.status_code, "ms": elapsed_ms},
+                   "status": response.status_code, "ms": elapsed_ms,
+                   "client": client_address()},
         )
         return response
 

@@ -202,7 +202,7 @@ def downgrade(revision: str) -> None:
 
 @main.group()
 def user() -> None:
-    """Users and their API tokens."""
+    """Users, their passwords, sign-in and API tokens."""
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -255,3 +255,116 @@ def user_token(email: str, name: str) -> None:
         _fail(f"no user with email {email}")
     click.echo("callcenter: new API token (store it now; it cannot be shown again):")
     click.echo(token)
+
+
+def _user_command(
+    email: str, change: Callable[[Any, Any], Awaitable[str]]
+) -> None:
+    """Run `change(session, user)` on the user with `email` in one transaction; print what
+    it says, or fail with one line when there is no such user or the change is refused."""
+    settings = _settings()
+
+    async def work(session: Any) -> str | None:
+        found = await accounts.get_by_email(session, email=email)
+        return None if found is None else await change(session, found)
+
+    try:
+        said = _with_session(settings, work)
+    except accounts.AccountError as error:
+        _fail(str(error))
+    if said is None:
+        _fail(f"no user with email {email}")
+    click.echo(f"callcenter: {said}")
+
+
+@user.command("password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password as one line of stdin.")
+def user_password(email: str, password_stdin: bool) -> None:
+    """Set a user's password; every browser signed in as them is signed out."""
+    password = _read_password(password_stdin)
+
+    async def change(session: Any, found: Any) -> str:
+        ended = await accounts.set_password(session, user=found, password=password)
+        return f"new password for {found.email}; {ended} session(s) signed out"
+
+    _user_command(email, change)
+
+
+@user.command("deactivate")
+@click.argument("email")
+def user_deactivate(email: str) -> None:
+    """Stop a user signing in: their sessions end and their API tokens are revoked."""
+
+    async def change(session: Any, found: Any) -> str:
+        ended, revoked = await accounts.deactivate(session, user=found)
+        return (
+            f"deactivated {found.email}; {ended} session(s) signed out, "
+            f"{revoked} API token(s) revoked"
+        )
+
+    _user_command(email, change)
+
+
+@user.command("activate")
+@click.argument("email")
+def user_activate(email: str) -> None:
+    """Let a deactivated user sign in again (with new API tokens: the old ones stay revoked)."""
+
+    async def change(session: Any, found: Any) -> str:
+        await accounts.activate(session, user=found)
+        return f"activated {found.email}"
+
+    _user_command(email, change)
+
+
+@user.command("unlock")
+@click.argument("email")
+def user_unlock(email: str) -> None:
+    """End a lockout after too many wrong passwords, before its time is up."""
+
+    async def change(session: Any, found: Any) -> str:
+        was_locked = accounts.is_locked(found)
+        await accounts.unlock(session, user=found)
+        return f"unlocked {found.email}" if was_locked else f"{found.email} was not locked"
+
+    _user_command(email, change)
+
+
+@user.command("tokens")
+@click.argument("email")
+def user_tokens(email: str) -> None:
+    """List a user's API tokens that still work: prefix, name, made, last used."""
+
+    async def change(session: Any, found: Any) -> str:
+        tokens = (await accounts.active_tokens(session, user_ids=[found.id]))[found.id]
+        lines = [f"{len(tokens)} API token(s) for {found.email}"]
+        for token in tokens:
+            used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+            lines.append(
+                f"{token.prefix}  {token.name or '-'}  made {token.created_at:%Y-%m-%d %H:%M}"
+                f"  last used {used}"
+            )
+        return "\n".join(lines)
+
+    _user_command(email, change)
+
+
+@user.command("revoke-token")
+@click.argument("prefix")
+def user_revoke_token(prefix: str) -> None:
+    """Revoke the API token that starts with PREFIX (as `user tokens` lists it)."""
+    settings = _settings()
+
+    async def work(session: Any) -> int:
+        found = await accounts.tokens_by_prefix(session, prefix=prefix)
+        if len(found) == 1:
+            await accounts.revoke_token(session, token=found[0])
+        return len(found)
+
+    matches = _with_session(settings, work)
+    if matches == 0:
+        _fail(f"no API token in use starts with {prefix}")
+    if matches > 1:
+        _fail(f"{matches} API tokens start with {prefix}; none revoked")
+    click.echo(f"callcenter: revoked API token {prefix}")

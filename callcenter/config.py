@@ -85,7 +85,12 @@ class Settings(BaseSettings):
 
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_seconds: int = Field(default=900, ge=1)
+    login_address_attempts: int = Field(default=30, ge=1)
+    login_address_email_attempts: int = Field(default=5, ge=1)
+    login_throttle_seconds: int = Field(default=300, ge=1)
     session_max_age_seconds: int = Field(default=12 * 3600, ge=60)
+    session_idle_seconds: int = Field(default=3600, ge=120)
+    trusted_proxies: int = Field(default=0, ge=0, le=10)
 
     @field_validator("database_url")
     @classmethod

@@ -15,8 +15,16 @@ from pythonjsonlogger.json import JsonFormatter
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
-_SECRET_KEYS = {"password", "token", "authorization", "auth_token", "secret", "api_key_secret"}
+_SECRET_KEYS = {
+    "password", "token", "authorization", "auth_token", "secret", "api_key_secret",
+    "cookie", "session_key", "csrf_token",
+}
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+# Control characters written as escapes: a value a client chose (a typed email) cannot
+# start a line of its own that looks like another event.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)} | {
+    ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t",
+}
 
 
 class RequestIdFilter(logging.Filter):
@@ -45,7 +53,7 @@ class TextFormatter(logging.Formatter):
             f"{key}={value}" for key, value in record.__dict__.items() if key not in _STANDARD
         )
         line = f"{self.formatTime(record)} {record.levelname:<7} [{record.request_id}] "  # type: ignore[attr-defined]
-        line += f"{record.getMessage()} {extras}".rstrip()
+        line += f"{record.getMessage()} {extras}".rstrip().translate(_ESCAPES)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

@@ -1,6 +1,6 @@
 """Every domain's models, imported together so the metadata (and Alembic) sees all tables."""
 
-from callcenter.accounts.models import ApiToken, User
+from callcenter.accounts.models import ApiToken, LoginSession, User
 from callcenter.audit.models import AuditEntry
 from callcenter.blocklist.models import BlocklistEntry
 from callcenter.customers.models import Customer, Identity
@@ -19,6 +19,7 @@ __all__ = [
     "CallEvent",
     "Customer",
     "Identity",
+    "LoginSession",
     "Reservation",
     "Ticket",
     "TicketEvent",

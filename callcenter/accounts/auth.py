@@ -1,22 +1,26 @@
 """Who is asking: bearer tokens for scripts, the session cookie for people; roles and CSRF.
 
 Every page and API route declares the least role it needs with `require_role`. API routes
-answer 401/403 as JSON; pages send a signed-out person to the login page.
+answer 401/403 as JSON; pages send a signed-out person to the login page. The cookie names a
+server-side session (`sessions`), so ending it there signs the browser out.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from quart import Quart, g, redirect, request, session, url_for
+from quart import Quart, current_app, g, redirect, request, session, url_for
 
 from callcenter.accounts import service as accounts
+from callcenter.accounts import sessions
+from callcenter.accounts.login import LoginGuard
 from callcenter.accounts.models import Role, User
 from callcenter.errors import APIError, wants_json
-from callcenter.web.context import db
+from callcenter.web.context import db, settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -39,11 +43,22 @@ async def _load_user() -> None:
         g.via_token = True
         g.user = await accounts.user_for_token(db(), token=header[7:].strip())
         return
-    user_id = session.get("user_id")
-    if user_id is not None:
-        user = await accounts.get(db(), user_id=user_id)
-        if user is not None and user.is_active:
-            g.user = user
+    key = session.get("sid")
+    if key is not None:
+        config = settings()
+        g.user = await sessions.user_for_key(
+            db(),
+            key=key,
+            idle=dt.timedelta(seconds=config.session_idle_seconds),
+            max_age=dt.timedelta(seconds=config.session_max_age_seconds),
+        )
+        if g.user is None:
+            session.pop("sid")  # ended: later requests need not look it up
+
+
+def login_guard() -> LoginGuard:
+    """The app's login throttles and password-hash pool."""
+    return current_app.extensions["accounts.login"]
 
 
 def csrf_token() -> str:
@@ -89,6 +104,7 @@ def require_role(role: Role) -> Callable[[Callable[P, Awaitable[R]]], Callable[P
 
 
 def register(app: Quart) -> None:
+    app.extensions["accounts.login"] = LoginGuard(app.extensions["callcenter"].settings)
     app.before_request(_load_user)
     app.before_request(_check_csrf)
     app.jinja_env.globals["csrf_token"] = csrf_token

@@ -43,6 +43,7 @@ class User(CreatedAtMixin, Base):
     last_login_at: Mapped[dt.datetime | None]
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+    sessions: Mapped[list[LoginSession]] = relationship(back_populates="user")
 
 
 class ApiToken(CreatedAtMixin, Base):
@@ -59,3 +60,21 @@ class ApiToken(CreatedAtMixin, Base):
     revoked_at: Mapped[dt.datetime | None]
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class LoginSession(CreatedAtMixin, Base):
+    """A browser signed in as a user. The signed cookie carries a random key and the row only
+    its SHA-256, so the session can be ended here (sign-out, new password, deactivation) and
+    a copy of the database signs nobody in."""
+
+    __tablename__ = "login_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    last_seen_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+
+    user: Mapped[User] = relationship(back_populates="sessions")

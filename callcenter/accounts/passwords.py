@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -33,3 +36,32 @@ def weakness(password: str) -> str | None:
     if len(password) < MIN_LENGTH:
         return f"the password must be at least {MIN_LENGTH} characters long"
     return None
+
+
+def default_pool_size() -> int:
+    """The cores this process may use, less one left to the event loop (at least one).
+
+    One argon2 check takes ~0.1 s and, with its four lanes, more than one core.
+    """
+    return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+class HashPool:
+    """argon2 in worker threads, `size` checks at once, for the web app.
+
+    On the event loop each check would stall every other request (webhooks included) for
+    its whole duration; argon2-cffi releases the GIL, so threads do run it in parallel. The
+    semaphore bounds the CPU and memory (64 MiB a check) a login flood can take.
+    """
+
+    def __init__(self, size: int | None = None) -> None:
+        self.size = size or default_pool_size()
+        self._slots = asyncio.Semaphore(self.size)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        async with self._slots:
+            return await asyncio.to_thread(verify_password, password_hash, password)
+
+    async def hash(self, password: str) -> str:
+        async with self._slots:
+            return await asyncio.to_thread(hash_password, password)

@@ -1,31 +1,28 @@
-"""Users, their passwords and API tokens: what the CLI, the login page and the API call."""
+"""Users, their passwords and API tokens: what the CLI, the admin page and the API call.
+
+Every change an admin makes is recorded in the audit log, in the same transaction.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import secrets
-from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.accounts import passwords
+from callcenter.accounts import passwords, sessions
 from callcenter.accounts.models import ApiToken, Role, User
 from callcenter.audit import service as audit
 from callcenter.db import utcnow
 
 TOKEN_PREFIX = "cc_"
+# Like a session's last request, a token's last use is written at most this often.
+TOUCH_EVERY = sessions.TOUCH_EVERY
 
 
 class AccountError(ValueError):
     """A request about accounts that cannot be carried out; the message says why."""
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    user: User | None
-    locked_until: dt.datetime | None = None
 
 
 def normalise_email(email: str) -> str:
@@ -73,47 +70,6 @@ async def create_user(
     return user
 
 
-async def authenticate(
-    session: AsyncSession,
-    *,
-    email: str,
-    password: str,
-    max_failures: int,
-    lockout: dt.timedelta,
-) -> LoginResult:
-    """Check a password, counting failures; too many lock the account for a while.
-
-    A locked account is refused even with the right password, so guessing cannot continue.
-    """
-    user = await get_by_email(session, email=email)
-    now = utcnow()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        passwords.verify_password(None, password)
-        return LoginResult(user=None, locked_until=user.locked_until)
-    if not passwords.verify_password(user.password_hash if user else None, password):
-        if user is not None:
-            user.failed_logins += 1
-            if user.failed_logins >= max_failures:
-                user.locked_until = now + lockout
-                user.failed_logins = 0
-                await audit.record(
-                    session, action="user.locked", actor_id=None, target=f"user:{user.id}"
-                )
-            await session.flush()
-            return LoginResult(user=None, locked_until=user.locked_until)
-        return LoginResult(user=None)
-    assert user is not None
-    if not user.is_active:
-        return LoginResult(user=None)
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
-    if passwords.needs_rehash(user.password_hash or ""):
-        user.password_hash = passwords.hash_password(password)
-    await session.flush()
-    return LoginResult(user=user)
-
-
 def _digest(token: str) -> str:
     """Tokens are long and random, so a plain SHA-256 is enough and keeps each request cheap."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -136,17 +92,133 @@ async def create_token(
 
 
 async def user_for_token(session: AsyncSession, *, token: str) -> User | None:
-    """The active user a bearer token belongs to, or None for an unknown or revoked token."""
-    api_token = await session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None))
-    )
-    if api_token is None:
+    """The active user a bearer token belongs to, or None for an unknown or revoked token.
+
+    One query per request; the token's last use is written at most once a minute.
+    """
+    row = (
+        await session.execute(
+            select(User, ApiToken)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(
+                ApiToken.token_hash == _digest(token),
+                ApiToken.revoked_at.is_(None),
+                User.is_active.is_(True),
+            )
+        )
+    ).first()
+    if row is None:
         return None
-    user = await session.get(User, api_token.user_id)
-    if user is None or not user.is_active:
-        return None
-    api_token.last_used_at = utcnow()
+    user, api_token = row
+    now = utcnow()
+    if api_token.last_used_at is None or api_token.last_used_at < now - TOUCH_EVERY:
+        api_token.last_used_at = now
     return user
+
+
+async def active_tokens(session: AsyncSession, *, user_ids: list[int]) -> dict[int, list[ApiToken]]:
+    """The unrevoked tokens of these users, oldest first, by user id."""
+    found: dict[int, list[ApiToken]] = {user_id: [] for user_id in user_ids}
+    tokens = await session.scalars(
+        select(ApiToken)
+        .where(ApiToken.user_id.in_(user_ids), ApiToken.revoked_at.is_(None))
+        .order_by(ApiToken.id)
+    )
+    for token in tokens:
+        found[token.user_id].append(token)
+    return found
+
+
+async def tokens_by_prefix(session: AsyncSession, *, prefix: str) -> list[ApiToken]:
+    """Unrevoked tokens whose shown prefix is `prefix` (normally one)."""
+    return list(
+        await session.scalars(
+            select(ApiToken).where(ApiToken.prefix == prefix, ApiToken.revoked_at.is_(None))
+        )
+    )
+
+
+async def get_token(session: AsyncSession, *, token_id: int) -> ApiToken | None:
+    return await session.get(ApiToken, token_id)
+
+
+async def revoke_token(
+    session: AsyncSession, *, token: ApiToken, actor_id: int | None = None
+) -> None:
+    """Stop a token working from its next request; revoking twice changes nothing."""
+    if token.revoked_at is not None:
+        return
+    token.revoked_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session, action="token.revoked", actor_id=actor_id, target=f"user:{token.user_id}",
+        details={"prefix": token.prefix, "name": token.name},
+    )
+
+
+async def set_password(
+    session: AsyncSession, *, user: User, password: str, actor_id: int | None = None
+) -> int:
+    """Give a user a new password and sign out their browsers; how many sessions ended.
+
+    Hashes on the calling thread: for the CLI. A web page would hash in the `HashPool`.
+    """
+    if why := passwords.weakness(password):
+        raise AccountError(why)
+    user.password_hash = passwords.hash_password(password)
+    ended = await sessions.revoke_all(session, user_id=user.id)
+    await session.flush()
+    await audit.record(
+        session, action="user.password_changed", actor_id=actor_id, target=f"user:{user.id}",
+        details={"sessions_ended": ended},
+    )
+    return ended
+
+
+async def deactivate(
+    session: AsyncSession, *, user: User, actor_id: int | None = None
+) -> tuple[int, int]:
+    """Stop a user signing in: their sessions end and their API tokens are revoked (an
+    activated account starts with no old credentials). How many sessions and tokens ended."""
+    if actor_id is not None and actor_id == user.id:
+        raise AccountError("you cannot deactivate your own account")
+    user.is_active = False
+    ended = await sessions.revoke_all(session, user_id=user.id)
+    revoked = await session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    tokens = revoked.rowcount or 0
+    await session.flush()
+    await audit.record(
+        session, action="user.deactivated", actor_id=actor_id, target=f"user:{user.id}",
+        details={"sessions_ended": ended, "tokens_revoked": tokens},
+    )
+    return ended, tokens
+
+
+async def activate(session: AsyncSession, *, user: User, actor_id: int | None = None) -> None:
+    user.is_active = True
+    await session.flush()
+    await audit.record(
+        session, action="user.activated", actor_id=actor_id, target=f"user:{user.id}"
+    )
+
+
+def is_locked(user: User) -> bool:
+    """Whether browsers new to the account are refused right now."""
+    return user.locked_until is not None and user.locked_until > utcnow()
+
+
+async def unlock(session: AsyncSession, *, user: User, actor_id: int | None = None) -> None:
+    """End a lockout now and forget the failures counted towards the next one."""
+    user.locked_until = None
+    user.failed_logins = 0
+    await session.flush()
+    await audit.record(
+        session, action="user.unlocked", actor_id=actor_id, target=f"user:{user.id}"
+    )
 
 
 async def list_users(

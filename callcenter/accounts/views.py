@@ -6,15 +6,18 @@ import datetime as dt
 import logging
 from urllib.parse import urlsplit
 
-from quart import Blueprint, redirect, render_template, request, session, url_for
+from quart import Blueprint, current_app, redirect, render_template, request, session, url_for
 from quart_schema import hide, tag_blueprint, validate_querystring, validate_response
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from callcenter import api
+from callcenter.accounts import devices, passwords, sessions
+from callcenter.accounts import login as signing_in
 from callcenter.accounts import service as accounts
-from callcenter.accounts.auth import current_user, require_role
+from callcenter.accounts.auth import current_user, login_guard, require_role
 from callcenter.accounts.models import Role
 from callcenter.accounts.schemas import MeOut, UserOut, UserPage, UserQuery
+from callcenter.web.clients import client_address
 from callcenter.web.context import db, settings
 
 log = logging.getLogger(__name__)
@@ -38,40 +41,105 @@ async def login() -> str:
     return await render_template("accounts/login.html", next=request.args.get("next", ""))
 
 
+# One answer for every refusal, so the page never tells whether an email has an account.
+REFUSED = (
+    "Wrong email or password (or, after many wrong tries, sign-in from this browser is paused "
+    "for a while; the browser you usually sign in with still works)."
+)
+
+
+def _log_refusal(email: str, reason: signing_in.Refusal, **facts: object) -> None:
+    """The tried email, unless it is no email at all: a password typed in the wrong box."""
+    try:
+        tried = accounts.normalise_email(email)
+    except accounts.AccountError:
+        tried = "(not an email address)"
+    log.info(
+        "accounts.login.failed",
+        extra={"email": tried, "reason": reason.value, "client": client_address(), **facts},
+    )
+
+
+Refused = tuple[str, int, dict[str, str]]
+
+
+async def _refused(
+    form: dict[str, str], *, status: int, error: str, headers: dict[str, str] | None = None
+) -> Refused:
+    page = await render_template(
+        "accounts/login.html", error=error, email=form.get("email", ""), next=form.get("next", "")
+    )
+    return page, status, headers or {}
+
+
 @pages.post("/login")
 @hide
-async def login_submit() -> tuple[str, int] | WerkzeugResponse:
+async def login_submit() -> Refused | WerkzeugResponse:
+    """The steps are `callcenter.accounts.login`'s (`signing_in`); the transactions end here."""
     form = await request.form
-    email = form.get("email", "").strip()
-    config = settings()
-    result = await accounts.authenticate(
+    email = form.get("email", "").strip()[:320]
+    password = form.get("password", "")
+    config, guard, secret = settings(), login_guard(), str(current_app.secret_key)
+    device = devices.read(secret, request.cookies.get(devices.COOKIE))
+    who = {"address": client_address(), "email": email, "device": device}
+    if wait := guard.attempt(**who):
+        _log_refusal(email, signing_in.Refusal.throttled, retry_after=wait)
+        return await _refused(
+            form, status=429, headers={"Retry-After": str(wait)},
+            error=f"Too many sign-in attempts from here. Try again in {wait} seconds.",
+        )
+    candidate = await signing_in.find_candidate(db(), email=email)
+    # No transaction while hashing: on SQLite it would hold the only connection meanwhile.
+    await db().commit()
+    matched = await guard.hashes.verify(candidate.password_hash, password)
+    new_hash = None
+    if matched and candidate.password_hash and passwords.needs_rehash(candidate.password_hash):
+        new_hash = await guard.hashes.hash(password)
+    user, refusal = await signing_in.settle(
         db(),
-        email=email,
-        password=form.get("password", ""),
+        candidate=candidate,
+        matched=matched,
+        trusted=device is not None and device.trusts(candidate.user_id),
+        new_hash=new_hash,
         max_failures=config.login_max_failures,
         lockout=dt.timedelta(seconds=config.login_lockout_seconds),
     )
-    if result.user is None:
-        log.info("accounts.login.failed", extra={"locked": result.locked_until is not None})
-        message = "Wrong email or password."
-        if result.locked_until is not None:
-            message = "Too many wrong passwords: this account is locked for a while. Try later."
+    if user is None:
+        assert refusal is not None
+        _log_refusal(email, refusal)
         # The boundary rolls back error responses, but the failure count must survive this one.
         await db().commit()
-        page = await render_template(
-            "accounts/login.html", error=message, email=email, next=form.get("next", "")
-        )
-        return page, 401
+        return await _refused(form, status=401, error=REFUSED)
+    guard.succeeded(**who)
+    await sessions.purge_ended(
+        db(), user_id=user.id, max_age=dt.timedelta(seconds=config.session_max_age_seconds)
+    )
+    key = await sessions.start(
+        db(), user=user, client_address=client_address(),
+        user_agent=request.headers.get("User-Agent", ""),
+    )
     session.clear()
-    session["user_id"] = result.user.id
+    session["sid"] = key
     session.permanent = True
-    log.info("accounts.login.succeeded", extra={"user_id": result.user.id})
-    return redirect(_safe_next(form.get("next")))
+    log.info("accounts.login.succeeded", extra={"user_id": user.id, "client": client_address()})
+    response = redirect(_safe_next(form.get("next")))
+    response.set_cookie(
+        devices.COOKIE,
+        devices.dump(secret, (device or devices.new()).remember(user.id)),
+        max_age=int(devices.LIFETIME.total_seconds()),
+        httponly=True,
+        secure=config.secure_cookies,
+        samesite="Lax",
+    )
+    return response
 
 
 @pages.post("/logout")
 @hide
 async def logout() -> WerkzeugResponse:
+    """End the session on the server too, so a copy of the cookie signs nobody in."""
+    if key := session.get("sid"):
+        await sessions.revoke(db(), key=key)
     session.clear()
     return redirect(url_for("accounts.login"))
 

@@ -1,17 +1,18 @@
-"""Signing in on the login page: passwords, cookies, CSRF, lockout and the `next` redirect."""
+"""Signing in on the login page: passwords, cookies, CSRF and the `next` redirect.
+
+Lockout and throttling are in test_lockout.py, sessions in test_sessions.py.
+"""
 
 from __future__ import annotations
-
-import datetime as dt
 
 import pytest
 from builders import DEFAULT_PASSWORD, csrf_from, make_token, make_user, sign_in
 from quart.testing import QuartClient
-from sqlalchemy import String, Text, select, update
+from sqlalchemy import String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.accounts.models import ApiToken, User
-from callcenter.db import utcnow
+from callcenter.accounts.models import ApiToken, LoginSession, User
+from callcenter.accounts.views import REFUSED
 
 WRONG = "not the password at all"
 
@@ -40,14 +41,14 @@ async def test_wrong_password_is_refused_with_the_error_on_the_page(
     response = await sign_in(client, email=user.email, password=WRONG)
 
     assert response.status_code == 401
-    assert "Wrong email or password." in await response.get_data(as_text=True)
+    assert REFUSED in await response.get_data(as_text=True)
     assert await signed_in_as(client) is None
 
 
 async def test_unknown_email_gets_the_same_answer(client: QuartClient) -> None:
     response = await sign_in(client, email="nobody@example.com", password=WRONG)
     assert response.status_code == 401
-    assert "Wrong email or password." in await response.get_data(as_text=True)
+    assert REFUSED in await response.get_data(as_text=True)
 
 
 async def test_right_password_sets_an_httponly_samesite_cookie(
@@ -108,46 +109,6 @@ async def test_login_post_without_the_csrf_token_is_403(
     assert await signed_in_as(client) == user.email
 
 
-@pytest.mark.settings(login_max_failures=3, login_lockout_seconds=60)
-async def test_too_many_wrong_passwords_lock_the_account_until_the_lockout_ends(
-    client: QuartClient, db_session: AsyncSession
-) -> None:
-    user = await make_user(db_session)
-    await db_session.commit()
-
-    for _ in range(3):
-        assert (await sign_in(client, email=user.email, password=WRONG)).status_code == 401
-
-    locked = await sign_in(client, email=user.email, password=DEFAULT_PASSWORD)
-    assert locked.status_code == 401
-    assert "locked" in (await locked.get_data(as_text=True)).lower()
-    assert await signed_in_as(client) is None
-
-    # The lockout ends: move it into the past, as the clock would.
-    await db_session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(locked_until=utcnow() - dt.timedelta(seconds=1))
-    )
-    await db_session.commit()
-
-    response = await sign_in(client, email=user.email, password=DEFAULT_PASSWORD)
-    assert response.status_code == 302
-    assert await signed_in_as(client) == user.email
-
-
-@pytest.mark.settings(login_max_failures=3)
-async def test_failures_below_the_limit_do_not_lock(
-    client: QuartClient, db_session: AsyncSession
-) -> None:
-    user = await make_user(db_session)
-    await db_session.commit()
-
-    for _ in range(2):
-        await sign_in(client, email=user.email, password=WRONG)
-    assert (await sign_in(client, email=user.email)).status_code == 302
-
-
 @pytest.mark.backends("sqlite")  # the redirect does not depend on the database
 @pytest.mark.parametrize(
     ("target", "expected"),
@@ -196,7 +157,7 @@ async def test_database_holds_no_clear_text_password_or_token(
     await db_session.commit()
     assert (await sign_in(client, email=user.email, password=password)).status_code == 302
 
-    for model in (User, ApiToken):
+    for model in (User, ApiToken, LoginSession):
         text_columns = [
             column for column in model.__table__.columns if isinstance(column.type, String | Text)
         ]
