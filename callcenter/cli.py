@@ -250,7 +250,10 @@ def user_token(email: str, name: str) -> None:
             return None
         return await accounts.create_token(session, user=found, name=name)
 
-    token = _with_session(settings, work)
+    try:
+        token = _with_session(settings, work)
+    except accounts.AccountError as error:
+        _fail(str(error))
     if token is None:
         _fail(f"no user with email {email}")
     click.echo("callcenter: new API token (store it now; it cannot be shown again):")

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from builders import make_token, make_user, sign_in
+from quart.testing import QuartClient
+from sqlalchemy import inspect, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter import migrate, models
+from callcenter.accounts.models import User
 from callcenter.app import create_app
+from callcenter.audit.models import AuditEntry
 from callcenter.config import Settings
-from callcenter.db import create_engine
+from callcenter.db import create_engine, utcnow
 
 CALLCENTER = Path(sys.executable).parent / "callcenter"
 PASSWORD = "a long enough password"
+NEW_PASSWORD = "a whole new passphrase"
 
 
 def cli_env(**variables: str) -> dict[str, str]:
@@ -75,6 +82,12 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         ["user"],
         ["user", "add"],
         ["user", "token"],
+        ["user", "tokens"],
+        ["user", "revoke-token"],
+        ["user", "password"],
+        ["user", "deactivate"],
+        ["user", "activate"],
+        ["user", "unlock"],
     ]
     running = [
         (
@@ -243,3 +256,85 @@ def test_serve_refuses_a_broken_ivr_flow_naming_the_node(cli, tmp_path: Path) ->
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "CALLCENTER_IVR_FLOW_PATH" in lines[0] and "'hello'" in lines[0] and "'gone'" in lines[0]
+
+
+async def test_user_commands_end_sessions_revoke_tokens_and_unlock(
+    cli, database_url: str, client: QuartClient, db_session: AsyncSession
+) -> None:
+    """On both backends: what an operator does when a laptop is lost or a person leaves."""
+    user = await make_user(db_session, email="ann@example.com", password=PASSWORD)
+    token = await make_token(db_session, user=user, name="wallboard")
+    await db_session.commit()
+    user_id = user.id
+    env = {"CALLCENTER_DATABASE_URL": database_url}
+
+    async def me(**headers: str) -> int:
+        return (await client.get("/api/me", headers=headers)).status_code
+
+    async def sign_in_with(password: str) -> int:
+        return (await sign_in(client, email="ann@example.com", password=password)).status_code
+
+    assert await sign_in_with(PASSWORD) == 302
+
+    listed = cli("user", "tokens", "ann@example.com", **env)
+    assert listed.returncode == 0, listed.stderr
+    assert token[:10] in listed.stdout and "wallboard" in listed.stdout
+    assert token[10:] not in listed.stdout
+    revoked = cli("user", "revoke-token", token[:10], **env)
+    assert revoked.returncode == 0, revoked.stderr
+    assert await me(Authorization=f"Bearer {token}") == 401
+    again = cli("user", "revoke-token", token[:10], **env)
+    assert again.returncode == 1 and "no API token in use starts with" in again.stderr
+
+    changed = cli(
+        "user", "password", "ann@example.com", "--password-stdin", stdin=f"{NEW_PASSWORD}\n", **env
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert "1 session(s) signed out" in changed.stdout
+    assert await me() == 401
+    assert await sign_in_with(PASSWORD) == 401
+    assert await sign_in_with(NEW_PASSWORD) == 302
+
+    until = utcnow() + dt.timedelta(hours=1)
+    await db_session.execute(update(User).where(User.id == user_id).values(locked_until=until))
+    await db_session.commit()
+    unlocked = cli("user", "unlock", "ann@example.com", **env)
+    assert unlocked.returncode == 0 and "unlocked ann@example.com" in unlocked.stdout
+
+    second = await make_token(db_session, user=await db_session.get_one(User, user_id))
+    await db_session.commit()
+    deactivated = cli("user", "deactivate", "ann@example.com", **env)
+    assert deactivated.returncode == 0, deactivated.stderr
+    assert "1 session(s) signed out, 1 API token(s) revoked" in deactivated.stdout
+    assert await me() == 401
+    assert await me(Authorization=f"Bearer {second}") == 401
+    activated = cli("user", "activate", "ann@example.com", **env)
+    assert activated.returncode == 0, activated.stderr
+    assert await sign_in_with(NEW_PASSWORD) == 302
+
+    await db_session.rollback()
+    actions = list(await db_session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
+    assert actions == [
+        "token.created", "token.revoked", "user.password_changed", "user.unlocked",
+        "token.created", "user.deactivated", "user.activated",
+    ]
+
+
+def test_user_commands_refuse_what_cannot_be_done_in_one_line(cli) -> None:
+    assert cli("db", "upgrade").returncode == 0
+    for command in ("deactivate", "activate", "unlock", "tokens"):
+        missing = cli("user", command, "nobody@example.com")
+        assert missing.returncode == 1, command
+        assert missing.stderr.strip() == "callcenter: no user with email nobody@example.com"
+    added = cli("user", "add", "ann@example.com", "--role", "agent", "--password-stdin",
+                stdin=f"{PASSWORD}\n")
+    assert added.returncode == 0, added.stderr
+    weak = cli("user", "password", "ann@example.com", "--password-stdin", stdin="short\n")
+    assert weak.returncode == 1 and "at least 10 characters" in weak.stderr
+    assert "Traceback" not in weak.stderr
+    assert cli("user", "deactivate", "ann@example.com").returncode == 0
+    token = cli("user", "token", "ann@example.com")
+    assert token.returncode == 1
+    assert token.stderr.strip() == (
+        "callcenter: ann@example.com is deactivated; activate the account first"
+    )

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 from builders import make_token, make_user, sign_in
+from quart import Quart
 from quart.testing import QuartClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter import logs
+from callcenter.web.clients import UNKNOWN
 
 pytestmark = pytest.mark.backends("sqlite")  # logging does not depend on the database
 
@@ -119,3 +121,87 @@ async def test_text_logs_show_the_request_id(
     written = capsys.readouterr().err
     assert f"[{rid}] http.request" in written
     assert "path=/healthz" in written
+
+
+def http_request_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.getMessage() == "http.request"]
+
+
+async def test_the_request_line_names_the_client(
+    client: QuartClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    await client.get("/healthz", scope_base={"client": ("203.0.113.5", 51000)})
+
+    assert http_request_records(caplog)[-1].client == "203.0.113.5"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("settings_overrides", "expected"),
+    [
+        ({"trusted_proxies": 0}, "10.0.0.2"),
+        ({"trusted_proxies": 1}, "10.0.0.1"),
+        ({"trusted_proxies": 2}, "203.0.113.2"),
+        ({"trusted_proxies": 4}, "10.0.0.2"),  # fewer entries than proxies: not believed
+    ],
+    indirect=["settings_overrides"],
+)
+async def test_x_forwarded_for_counts_only_as_far_as_the_trusted_proxies(
+    client: QuartClient, caplog: pytest.LogCaptureFixture, expected: str
+) -> None:
+    """The client wrote the left-most entries itself; each trusted proxy appended one."""
+    caplog.set_level(logging.INFO)
+
+    await client.get(
+        "/healthz",
+        headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.2, 10.0.0.1"},
+        scope_base={"client": ("10.0.0.2", 51000)},
+    )
+
+    assert http_request_records(caplog)[-1].client == expected  # type: ignore[attr-defined]
+
+
+@pytest.mark.settings(login_max_failures=1, login_address_email_attempts=2)
+async def test_a_failed_login_logs_the_email_tried_and_why(
+    app: Quart, db_session: AsyncSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    await make_user(db_session, email="known@example.com", password=PASSWORD)
+    await make_user(db_session, email="gone@example.com", password=PASSWORD, is_active=False)
+    await db_session.commit()
+    caplog.set_level(logging.INFO)
+    tries = [
+        ("nobody@example.com", PASSWORD, "unknown_email"),
+        ("known@example.com", PASSWORD[::-1], "wrong_password"),  # and the account locks
+        ("known@example.com", PASSWORD, "locked"),
+        ("gone@example.com", PASSWORD, "inactive"),
+        ("known@example.com", PASSWORD, "throttled"),  # the 3rd try of this address and email
+        (PASSWORD, PASSWORD, "unknown_email"),  # a password typed in the email box
+    ]
+
+    for email, password, _reason in tries:
+        await sign_in(app.test_client(), email=email, password=password)
+
+    failed = [r for r in caplog.records if r.getMessage() == "accounts.login.failed"]
+    logged = [(r.email, r.reason) for r in failed]  # type: ignore[attr-defined]
+    assert logged == [
+        (email if "@" in email else "(not an email address)", reason)
+        for email, _password, reason in tries
+    ]
+    assert {r.client for r in failed} == {UNKNOWN}  # type: ignore[attr-defined]
+    for record in caplog.records:
+        for secret in (PASSWORD, PASSWORD[::-1]):
+            assert secret not in everything_in(record), record.getMessage()
+
+
+async def test_text_logs_cannot_be_given_extra_lines(
+    client: QuartClient, capsys: pytest.CaptureFixture[str], root_logging: None
+) -> None:
+    """A typed email with a line break must not write a forged event on a line of its own."""
+    logs.configure(level="INFO", fmt="text")
+
+    await sign_in(client, email="a@example.com\n2026-01-01 INFO [x] accounts.login.succeeded")
+
+    written = capsys.readouterr().err
+    assert not any(line.startswith("2026-01-01") for line in written.splitlines())
+    assert "a@example.com\\n2026-01-01" in written

@@ -78,7 +78,13 @@ def _digest(token: str) -> str:
 async def create_token(
     session: AsyncSession, *, user: User, name: str = "", actor_id: int | None = None
 ) -> str:
-    """Make an API token and return it; only its hash is stored, so this is its one showing."""
+    """Make an API token and return it; only its hash is stored, so this is its one showing.
+
+    Refused for a deactivated user: the token would not work, and would start working the
+    day someone activates the account again.
+    """
+    if not user.is_active:
+        raise AccountError(f"{user.email} is deactivated; activate the account first")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(
         ApiToken(user_id=user.id, name=name, prefix=token[:10], token_hash=_digest(token))
