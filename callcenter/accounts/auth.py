@@ -104,7 +104,9 @@ def require_role(role: Role) -> Callable[[Callable[P, Awaitable[R]]], Callable[P
 
 
 def register(app: Quart) -> None:
-    app.extensions["accounts.login"] = LoginGuard(app.extensions["callcenter"].settings)
+    guard = LoginGuard(app.extensions["callcenter"].settings)
+    app.extensions["accounts.login"] = guard
+    app.after_serving(guard.close)
     app.before_request(_load_user)
     app.before_request(_check_csrf)
     app.jinja_env.globals["csrf_token"] = csrf_token

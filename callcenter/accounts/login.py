@@ -74,6 +74,9 @@ class LoginGuard:
         """Count an attempt before it is checked: 0, or the seconds to wait when over budget."""
         return take_all(self._keys(address=address, email=email, device=device))
 
+    async def close(self) -> None:
+        self.hashes.close()
+
     def succeeded(self, *, address: str, email: str, device: Device | None) -> None:
         """A sign-in is no guess: give its attempt back, and clear the email's count."""
         for throttle, key in self._keys(address=address, email=email, device=device):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -47,21 +48,30 @@ def default_pool_size() -> int:
 
 
 class HashPool:
-    """argon2 in worker threads, `size` checks at once, for the web app.
+    """argon2 in `size` worker threads of its own, for the web app.
 
     On the event loop each check would stall every other request (webhooks included) for
-    its whole duration; argon2-cffi releases the GIL, so threads do run it in parallel. The
-    semaphore bounds the CPU and memory (64 MiB a check) a login flood can take.
+    its whole duration; argon2-cffi releases the GIL, so the threads do run in parallel.
+    The workers bound the CPU and memory (64 MiB a check) a login flood can take. They are
+    the bound, rather than a semaphore around a shared pool, because a thread cannot be
+    stopped: a semaphore released when a client hangs up would let one more check start
+    beside the one still running. Checks still waiting when their client hangs up are
+    dropped unrun.
     """
 
     def __init__(self, size: int | None = None) -> None:
         self.size = size or default_pool_size()
-        self._slots = asyncio.Semaphore(self.size)
+        self._threads = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="argon2")
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
-        async with self._slots:
-            return await asyncio.to_thread(verify_password, password_hash, password)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, verify_password, password_hash, password
+        )
 
     async def hash(self, password: str) -> str:
-        async with self._slots:
-            return await asyncio.to_thread(hash_password, password)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, hash_password, password
+        )
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
