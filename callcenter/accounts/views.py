@@ -15,7 +15,7 @@ from callcenter.accounts import devices, passwords, sessions
 from callcenter.accounts import login as signing_in
 from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, login_guard, require_role
-from callcenter.accounts.models import Role
+from callcenter.accounts.models import Role, User
 from callcenter.accounts.schemas import MeOut, UserOut, UserPage, UserQuery
 from callcenter.web.clients import client_address
 from callcenter.web.context import db, settings
@@ -111,17 +111,8 @@ async def login_submit() -> Refused | WerkzeugResponse:
         await db().commit()
         return await _refused(form, status=401, error=REFUSED)
     guard.succeeded(**who)
-    await sessions.purge_ended(
-        db(), user_id=user.id, max_age=dt.timedelta(seconds=config.session_max_age_seconds)
-    )
-    key = await sessions.start(
-        db(), user=user, client_address=client_address(),
-        user_agent=request.headers.get("User-Agent", ""),
-    )
-    session.clear()
-    session["sid"] = key
-    session.permanent = True
     log.info("accounts.login.succeeded", extra={"user_id": user.id, "client": client_address()})
+    await _start_session(user)
     response = redirect(_safe_next(form.get("next")))
     response.set_cookie(
         devices.COOKIE,
@@ -132,6 +123,20 @@ async def login_submit() -> Refused | WerkzeugResponse:
         samesite="Lax",
     )
     return response
+
+
+async def _start_session(user: User) -> None:
+    """A new session row and a new cookie (never the one sent before: session fixation)."""
+    await sessions.purge_ended(
+        db(), user_id=user.id, max_age=dt.timedelta(seconds=settings().session_max_age_seconds)
+    )
+    key = await sessions.start(
+        db(), user=user, client_address=client_address(),
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+    session.clear()
+    session["sid"] = key
+    session.permanent = True
 
 
 @pages.post("/logout")
