@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +31,8 @@ from callcenter.web.clients import client_address
 from callcenter.web.views import bp as web_pages
 
 log = logging.getLogger("callcenter.http")
+# A proxy's request id is kept only if it looks like one: it goes into every log line.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 # Front-end packages installed from npm (package.json), served by the app itself.
 NODE_MODULES = PROJECT_DIR / "node_modules"
@@ -99,7 +102,8 @@ def _register_request_ids(app: Quart) -> None:
 
     @app.before_request
     async def _start() -> None:
-        rid = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex[:16]
+        sent = request.headers.get("X-Request-ID", "")
+        rid = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex[:16]
         g.request_token = logs.request_id.set(rid)
         g.request_started = time.perf_counter()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -205,3 +206,13 @@ async def test_text_logs_cannot_be_given_extra_lines(
     written = capsys.readouterr().err
     assert not any(line.startswith("2026-01-01") for line in written.splitlines())
     assert "a@example.com\\n2026-01-01" in written
+
+
+async def test_a_request_id_that_is_not_one_is_replaced(client: QuartClient) -> None:
+    """A proxy's id is echoed and logged; anything else a client sends is not."""
+    kept = await client.get("/healthz", headers={"X-Request-ID": "edge-7f3a:1"})
+    assert kept.headers["X-Request-ID"] == "edge-7f3a:1"
+    for junk in ('x" forged="1', "a" * 65, "tab\there"):
+        replaced = await client.get("/healthz", headers={"X-Request-ID": junk})
+        assert replaced.headers["X-Request-ID"] != junk
+        assert re.fullmatch(r"[0-9a-f]{16}", replaced.headers["X-Request-ID"])

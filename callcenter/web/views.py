@@ -57,7 +57,7 @@ async def _change_user(
     return redirect(url_for("web.admin"), 303)
 
 
-@bp.post("/admin/users/<int:user_id>/deactivate")
+@bp.post("/admin/users/<int(max=2147483647):user_id>/deactivate")
 @hide
 @require_role(Role.admin)
 async def deactivate_user(user_id: int) -> WerkzeugResponse:
@@ -71,7 +71,7 @@ async def deactivate_user(user_id: int) -> WerkzeugResponse:
     return await _change_user(user_id, change)
 
 
-@bp.post("/admin/users/<int:user_id>/activate")
+@bp.post("/admin/users/<int(max=2147483647):user_id>/activate")
 @hide
 @require_role(Role.admin)
 async def activate_user(user_id: int) -> WerkzeugResponse:
@@ -82,7 +82,7 @@ async def activate_user(user_id: int) -> WerkzeugResponse:
     return await _change_user(user_id, change)
 
 
-@bp.post("/admin/users/<int:user_id>/unlock")
+@bp.post("/admin/users/<int(max=2147483647):user_id>/unlock")
 @hide
 @require_role(Role.admin)
 async def unlock_user(user_id: int) -> WerkzeugResponse:
@@ -93,7 +93,7 @@ async def unlock_user(user_id: int) -> WerkzeugResponse:
     return await _change_user(user_id, change)
 
 
-@bp.post("/admin/tokens/<int:token_id>/revoke")
+@bp.post("/admin/tokens/<int(max=2147483647):token_id>/revoke")
 @hide
 @require_role(Role.admin)
 async def revoke_token(token_id: int) -> WerkzeugResponse:

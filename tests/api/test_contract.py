@@ -150,6 +150,13 @@ async def test_every_documented_route_refuses_a_stranger_before_reading_the_requ
         assert (await json_error(response, 401))["code"] == "unauthorized", (method, path)
 
 
+@pytest.mark.backends("sqlite")
+async def test_an_anonymous_write_is_401_not_a_form_error(client: QuartClient) -> None:
+    """No token and no session: nothing for CSRF to protect, so the answer is the API's 401."""
+    response = await client.put("/api/agents/me/activity", json={"activity": "available"})
+    assert (await json_error(response, 401))["code"] == "unauthorized"
+
+
 # --- what an error answer carries ------------------------------------------------------------
 
 

@@ -169,10 +169,11 @@ async def test_only_admins_may_press_them(client: QuartClient, db_session: Async
     assert (await fresh(db_session, User, agent_id)).is_active
 
 
-@pytest.mark.backends("sqlite")
 async def test_unknown_users_and_tokens_are_404(admin_client: QuartClient) -> None:
     csrf = csrf_from(await admin_page(admin_client))
-    for action in ("/admin/users/999/deactivate", "/admin/tokens/999/revoke"):
+    beyond = 2**63  # wider than any id column: never reaches SQL
+    for action in ("/admin/users/999/deactivate", "/admin/tokens/999/revoke",
+                   f"/admin/users/{beyond}/unlock", f"/admin/tokens/{beyond}/revoke"):
         response = await admin_client.post(action, form={"csrf_token": csrf})
         assert response.status_code == 404
 
