@@ -27,16 +27,14 @@ async def incoming_call(
     raw_caller = params.get("From", "")
     caller = phones.to_e164(raw_caller)
     entry = await blocklist.match(session, number=caller, anonymous=phones.is_anonymous(raw_caller))
-    call, created = await calls.start_inbound(
+    call, _created = await calls.start_inbound(
         session,
         sid=params["CallSid"],
         from_number=caller or raw_caller or "anonymous",
         to_number=params.get("To", ""),
     )
-    if created:
-        await calls.apply_early_callbacks(session, call=call)
     if entry is not None:
-        if created:  # a retried webhook is one call, one hit
+        if call.outcome != Outcome.blocked:  # a retried webhook is one call, one hit
             await blocklist.record_hit(session, entry=entry)
         call.outcome = Outcome.blocked
         log.info("telephony.call.blocked", extra={"call_sid": call.sid, "entry_id": entry.id})
@@ -45,8 +43,8 @@ async def incoming_call(
         return response
     if caller is not None and call.customer_id is None:
         call.customer_id = (await customers.find_or_create_by_phone(session, phone=caller)).id
-    if created and call.status.is_final:
-        # The caller hung up before this webhook was handled: the call is over already.
+    if call.status.is_final:
+        # Its status callback came first (see `call_status`): the caller has hung up.
         log.info("telephony.call.ended", extra={"call_sid": call.sid, "outcome": call.outcome})
         await landing.land_on_ticket(session, call=call)
         response = VoiceResponse()
@@ -173,13 +171,29 @@ async def call_status(session: AsyncSession, *, params: dict[str, str]) -> Hangu
 
     Stored once, applied only if it moves the call forward; a final status withdraws any
     offer still open for the caller and lands the call on the customer's ticket.
+
+    A callback can beat the call's first webhook (handled by another instance, or stuck
+    behind a lock). It then makes the call's row itself, with the same conflict-tolerant
+    insert the first webhook uses: whichever comes second waits for the other's commit on
+    the unique CallSid and then applies its part to the row, so neither is lost. The first
+    webhook, finding the call over, matches the customer and lands it (a blocked caller's
+    call is never landed, so the callback leaves landing a call it made to that webhook).
     """
     if not await calls.record_callback(session, params=params):
         return None
-    call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
     status = calls.parse_status(params.get("CallStatus", ""))
-    if call is None or status is None:
+    if status is None:
         return None
+    call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
+    made_here = call is None
+    if call is None:
+        raw_caller = params.get("From", "")
+        call, made_here = await calls.start_inbound(
+            session,
+            sid=params["CallSid"],
+            from_number=phones.to_e164(raw_caller) or raw_caller or "anonymous",
+            to_number=params.get("To", ""),
+        )
     sequence = as_int(params.get("SequenceNumber"))
     changed = calls.apply_status(
         call,
@@ -187,7 +201,7 @@ async def call_status(session: AsyncSession, *, params: dict[str, str]) -> Hangu
         sequence=sequence if sequence is not None else -1,
         duration=as_int(params.get("CallDuration")),
     )
-    if not changed or not call.status.is_final:
+    if not changed or not call.status.is_final or made_here:
         return None
     hangup = await offers.withdraw(session, call=call)
     log.info("telephony.call.ended", extra={"call_sid": call.sid, "outcome": call.outcome})

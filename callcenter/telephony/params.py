@@ -50,12 +50,13 @@ _INTEGER = re.compile(r"[0-9]{1,9}")
 # Parameters kept in columns of a fixed width: never longer than the column, on any backend.
 MAX_CHARS = {
     "From": 255, "To": 255, "Caller": 255, "Called": 255,
-    "RecordingUrl": 500, "QueueResult": 30, "CallbackSource": 40, "node": 100,
+    "RecordingUrl": 500, "QueueResult": 20, "CallbackSource": 40, "node": 100,
     "Digits": 64,
 }
 
-# XML 1.0 cannot carry these; Twilio never sends them (tab, newline and return are fine).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+# Control characters, most of which XML 1.0 cannot carry; Twilio never sends them (tab,
+# newline and return are fine). TwiML we answer with is stripped of them too.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 # A Timestamp outside this range is no callback's: refused before datetime arithmetic
 # overflows on it (year 9999 at -14:00 is past datetime.max in UTC).
@@ -103,7 +104,7 @@ def check(params: Mapping[str, str], *, account_sid: str) -> None:
         if len(value) > MAX_CHARS.get(name, MAX_VALUE_CHARS):
             raise malformed(f"{name} is longer than {MAX_CHARS.get(name, MAX_VALUE_CHARS)} "
                             "characters")
-        if _CONTROL.search(value) or _CONTROL.search(name):
+        if CONTROL.search(value) or CONTROL.search(name):
             raise malformed(f"{name[:40]!r} holds a control character")
     for name, prefix in SID_PREFIXES.items():
         value = params.get(name, "")

@@ -110,31 +110,6 @@ async def record_callback(session: AsyncSession, *, params: dict[str, str]) -> b
     return True
 
 
-async def apply_early_callbacks(session: AsyncSession, *, call: Call) -> None:
-    """Apply the status callbacks stored before the call's row existed.
-
-    Twilio's callbacks race its first webhook: one handled by another instance (or while
-    this one waited on a lock) is stored with no call to apply to, and its retry is then
-    dropped as a duplicate. The new call catches up here, so it does not stay open until
-    the worker's reconciliation notices.
-    """
-    query = (
-        select(CallEvent)
-        .where(CallEvent.call_sid == call.sid, CallEvent.source == PROGRESS_SOURCE)
-        .order_by(CallEvent.sequence_number)
-    )
-    for event in await session.scalars(query):
-        status = parse_status(event.status)
-        duration = event.payload.get("CallDuration", "")
-        if status is not None:
-            apply_status(
-                call,
-                status=status,
-                sequence=event.sequence_number,
-                duration=int(duration) if duration.isascii() and duration.isdigit() else None,
-            )
-
-
 def apply_status(call: Call, *, status: CallStatus, sequence: int, duration: int | None) -> bool:
     """Move the call to `status` if that is progress; True when anything changed."""
     if call.status.is_final or _progress(status) < _progress(call.status):
