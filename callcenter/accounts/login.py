@@ -63,23 +63,33 @@ class LoginGuard:
         self.hashes = hashes or passwords.HashPool()
 
     def _keys(
-        self, *, address: str, email: str, device: Device | None
+        self, *, address: str, email: str, device: Device | None, trusted: bool = False
     ) -> list[tuple[Throttle, str]]:
-        keys = [(self.by_address, address), (self.by_email, f"{address} {email.lower()}")]
+        """The budgets an attempt pays from. A browser the account already trusts pays only
+        its own: guesses from others at the same address (an office, a proxy) cannot keep
+        the user out, and a copied cookie still brings no more than a device's budget."""
+        keys = [] if trusted else [
+            (self.by_address, address), (self.by_email, f"{address} {email.lower()}")
+        ]
         if device is not None:
             keys.append((self.by_device, device.nonce))
         return keys
 
-    def attempt(self, *, address: str, email: str, device: Device | None) -> int:
+    def attempt(
+        self, *, address: str, email: str, device: Device | None, trusted: bool = False
+    ) -> int:
         """Count an attempt before it is checked: 0, or the seconds to wait when over budget."""
-        return take_all(self._keys(address=address, email=email, device=device))
+        return take_all(self._keys(address=address, email=email, device=device, trusted=trusted))
 
     async def close(self) -> None:
         self.hashes.close()
 
-    def succeeded(self, *, address: str, email: str, device: Device | None) -> None:
+    def succeeded(
+        self, *, address: str, email: str, device: Device | None, trusted: bool = False
+    ) -> None:
         """A sign-in is no guess: give its attempt back, and clear the email's count."""
-        for throttle, key in self._keys(address=address, email=email, device=device):
+        keys = self._keys(address=address, email=email, device=device, trusted=trusted)
+        for throttle, key in keys:
             if throttle is self.by_address:
                 throttle.give_back(key)
             else:
@@ -122,6 +132,9 @@ async def settle(
     now = utcnow()
     if user.locked_until is not None and user.locked_until <= now:
         user.locked_until = None
+    if user.password_hash != candidate.password_hash:
+        # The password changed while this one was being checked: it proves nothing now.
+        matched, trusted = False, False
     if user.locked_until is not None and not trusted:
         return None, Refusal.locked
     if not matched:

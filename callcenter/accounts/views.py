@@ -81,14 +81,23 @@ async def login_submit() -> Refused | WerkzeugResponse:
     password = form.get("password", "")
     config, guard, secret = settings(), login_guard(), str(current_app.secret_key)
     device = devices.read(secret, request.cookies.get(devices.COOKIE))
-    who = {"address": client_address(), "email": email, "device": device}
+    candidate = None
+    if device is not None and device.knows_some_account():
+        # Only a browser we signed in before costs a read ahead of the throttles: it may be
+        # the account's own, which no one else's guesses may keep out.
+        candidate = await signing_in.find_candidate(db(), email=email)
+    trusted = device is not None and candidate is not None and device.trusts(
+        candidate.user_id, candidate.password_hash
+    )
+    who = {"address": client_address(), "email": email, "device": device, "trusted": trusted}
     if wait := guard.attempt(**who):
         _log_refusal(email, signing_in.Refusal.throttled, retry_after=wait)
         return await _refused(
             form, status=429, headers={"Retry-After": str(wait)},
             error=f"Too many sign-in attempts from here. Try again in {wait} seconds.",
         )
-    candidate = await signing_in.find_candidate(db(), email=email)
+    if candidate is None:
+        candidate = await signing_in.find_candidate(db(), email=email)
     # No transaction while hashing: on SQLite it would hold the only connection meanwhile.
     await db().commit()
     matched = await guard.hashes.verify(candidate.password_hash, password)
@@ -99,7 +108,7 @@ async def login_submit() -> Refused | WerkzeugResponse:
         db(),
         candidate=candidate,
         matched=matched,
-        trusted=device is not None and device.trusts(candidate.user_id),
+        trusted=trusted,
         new_hash=new_hash,
         max_failures=config.login_max_failures,
         lockout=dt.timedelta(seconds=config.login_lockout_seconds),
@@ -116,7 +125,7 @@ async def login_submit() -> Refused | WerkzeugResponse:
     response = redirect(_safe_next(form.get("next")))
     response.set_cookie(
         devices.COOKIE,
-        devices.dump(secret, (device or devices.new()).remember(user.id)),
+        devices.dump(secret, (device or devices.new()).remember(user.id, user.password_hash)),
         max_age=int(devices.LIFETIME.total_seconds()),
         httponly=True,
         secure=config.secure_cookies,

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.logins import attempt, sign_out, signed_in_as
-from callcenter.accounts import devices
+from callcenter.accounts import devices, passwords
 from callcenter.accounts.models import User
 from callcenter.accounts.views import REFUSED
 from callcenter.audit.models import AuditEntry
@@ -71,6 +71,50 @@ async def test_a_stranger_cannot_lock_the_user_out_of_their_own_browser(
         select(AuditEntry.action).where(AuditEntry.target == f"user:{user.id}")
     )
     assert "user.locked" in list(audit)
+
+
+@pytest.mark.settings(login_address_attempts=3, login_address_email_attempts=2)
+async def test_guesses_from_the_users_own_address_do_not_keep_their_browser_out(
+    app: Quart, db_session: AsyncSession
+) -> None:
+    """Behind one office NAT (or a proxy with trusted_proxies=0), a colleague's guesses use
+    up the address's budget; the user's own browser pays only its own and still gets in."""
+    user = await make_user(db_session)
+    await db_session.commit()
+    own = app.test_client()
+    assert (await attempt(own, user.email)).status_code == 302
+    await sign_out(own)
+
+    colleague = app.test_client()
+    answers = [(await attempt(colleague, user.email, WRONG)).status_code for _ in range(4)]
+    assert answers[-1] == 429
+    assert (await attempt(app.test_client(), user.email)).status_code == 429  # a new browser
+
+    assert (await attempt(own, user.email)).status_code == 302
+    assert await signed_in_as(own) == user.email
+
+
+@pytest.mark.settings(login_max_failures=2, login_lockout_seconds=600)
+async def test_a_new_password_ends_the_trust_of_browsers_that_knew_the_old_one(
+    app: Quart, db_session: AsyncSession
+) -> None:
+    """After a compromise the password is changed: the attacker's once-trusted browser is a
+    stranger again, so the account's lock keeps it out."""
+    user = await make_user(db_session)
+    await db_session.commit()
+    once_trusted = app.test_client()
+    assert (await attempt(once_trusted, user.email)).status_code == 302
+    await sign_out(once_trusted)
+    await db_session.execute(
+        update(User).where(User.id == user.id).values(
+            password_hash=passwords.hash_password("a brand new password"),
+            locked_until=utcnow() + dt.timedelta(minutes=10),
+        )
+    )
+    await db_session.commit()
+
+    refused = await attempt(once_trusted, user.email, "a brand new password", address="192.0.2.99")
+    assert refused.status_code == 401
 
 
 @pytest.mark.settings(login_max_failures=2)
@@ -232,7 +276,7 @@ async def test_the_device_cookie_is_signed_httponly_and_long_lived(
     value = cookies[0].split(";")[0].split("=", 1)[1]
     secret = str(app.secret_key)
     device = devices.read(secret, value)
-    assert device is not None and device.trusts(user.id)
+    assert device is not None and device.trusts(user.id, user.password_hash)
     assert devices.read(secret, value[:-2] + ("AA" if value[-2:] != "AA" else "BB")) is None
     assert devices.read("another key", value) is None
 
@@ -243,7 +287,8 @@ async def test_a_forged_device_cookie_is_not_trusted(
 ) -> None:
     user = await make_user(db_session, locked_until=utcnow() + dt.timedelta(minutes=10))
     await db_session.commit()
-    unsigned = devices.dump("not the app's key", devices.new().remember(user.id))
+    forged = devices.new().remember(user.id, user.password_hash)
+    unsigned = devices.dump("not the app's key", forged)
     client.set_cookie("localhost", devices.COOKIE, unsigned)
 
     assert (await attempt(client, user.email)).status_code == 401
