@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import ipaddress
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -34,6 +35,7 @@ class Refusal(enum.StrEnum):
     """Why a sign-in was refused: for the log only, never shown to the client."""
 
     throttled = "throttled"
+    busy = "busy"
     unknown_email = "unknown_email"
     wrong_password = "wrong_password"
     locked = "locked"
@@ -68,8 +70,9 @@ class LoginGuard:
         """The budgets an attempt pays from. A browser the account already trusts pays only
         its own: guesses from others at the same address (an office, a proxy) cannot keep
         the user out, and a copied cookie still brings no more than a device's budget."""
+        network = _network(address)
         keys = [] if trusted else [
-            (self.by_address, address), (self.by_email, f"{address} {email.lower()}")
+            (self.by_address, network), (self.by_email, f"{network} {email.lower()}")
         ]
         if device is not None:
             keys.append((self.by_device, device.nonce))
@@ -94,6 +97,18 @@ class LoginGuard:
                 throttle.give_back(key)
             else:
                 throttle.forget(key)
+
+
+def _network(address: str) -> str:
+    """What one client can hold: an IPv4 address, or an IPv6 /64 (one customer's usual
+    share, so a network's billions of addresses count as one)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return address
 
 
 async def find_candidate(session: AsyncSession, *, email: str) -> Candidate:

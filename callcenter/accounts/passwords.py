@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -14,6 +16,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password")
 
 MIN_LENGTH = 10
+T = TypeVar("T")
 
 
 def hash_password(password: str) -> str:
@@ -47,6 +50,10 @@ def default_pool_size() -> int:
     return max(1, len(os.sched_getaffinity(0)) - 1)
 
 
+class PoolBusy(Exception):
+    """More password checks are waiting than are worth queueing: try again shortly."""
+
+
 class HashPool:
     """argon2 in `size` worker threads of its own, for the web app.
 
@@ -59,19 +66,28 @@ class HashPool:
     dropped unrun.
     """
 
-    def __init__(self, size: int | None = None) -> None:
+    def __init__(self, size: int | None = None, *, max_waiting: int = 32) -> None:
         self.size = size or default_pool_size()
+        self.max_waiting = max_waiting
         self._threads = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="argon2")
+        self._in_flight = 0
+
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        """Run `func` on a worker; refuse at once (PoolBusy) rather than queue without end:
+        past `max_waiting` checks in line, each newcomer would only wait longer."""
+        if self._in_flight >= self.size + self.max_waiting:
+            raise PoolBusy
+        self._in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, func, *args)
+        finally:
+            self._in_flight -= 1
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._threads, verify_password, password_hash, password
-        )
+        return await self._run(verify_password, password_hash, password)
 
     async def hash(self, password: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._threads, hash_password, password
-        )
+        return await self._run(hash_password, password)
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)

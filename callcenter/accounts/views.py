@@ -42,6 +42,8 @@ async def login() -> str:
 
 
 # One answer for every refusal, so the page never tells whether an email has an account.
+# How long to wait when the password checks are queued up (a flood from many addresses).
+BUSY_RETRY_SECONDS = 5
 REFUSED = (
     "Wrong email or password (or, after many wrong tries, sign-in from this browser is paused "
     "for a while; the browser you usually sign in with still works)."
@@ -100,10 +102,17 @@ async def login_submit() -> Refused | WerkzeugResponse:
         candidate = await signing_in.find_candidate(db(), email=email)
     # No transaction while hashing: on SQLite it would hold the only connection meanwhile.
     await db().commit()
-    matched = await guard.hashes.verify(candidate.password_hash, password)
-    new_hash = None
-    if matched and candidate.password_hash and passwords.needs_rehash(candidate.password_hash):
-        new_hash = await guard.hashes.hash(password)
+    try:
+        matched = await guard.hashes.verify(candidate.password_hash, password)
+        new_hash = None
+        if matched and candidate.password_hash and passwords.needs_rehash(candidate.password_hash):
+            new_hash = await guard.hashes.hash(password)
+    except passwords.PoolBusy:
+        _log_refusal(email, signing_in.Refusal.busy, retry_after=BUSY_RETRY_SECONDS)
+        return await _refused(
+            form, status=503, headers={"Retry-After": str(BUSY_RETRY_SECONDS)},
+            error="Too many people are signing in right now. Try again in a few seconds.",
+        )
     user, refusal = await signing_in.settle(
         db(),
         candidate=candidate,

@@ -79,11 +79,43 @@ async def test_no_more_checks_run_at_once_than_the_pool_allows(
 
     monkeypatch.setattr(passwords, "verify_password", slow)
     size = app.extensions["accounts.login"].hashes.size
+    tries = size + 2
 
     statuses = await asyncio.gather(
-        *(attempt(app.test_client(), f"nobody{n}@example.com", "wrong") for n in range(8))
+        *(attempt(app.test_client(), f"nobody{n}@example.com", "wrong") for n in range(tries))
     )
 
-    assert [response.status_code for response in statuses] == [401] * 8
+    assert [response.status_code for response in statuses] == [401] * tries
     assert most == size
     assert size == max(1, len(os.sched_getaffinity(0)) - 1), "a core is left to the event loop"
+
+
+@pytest.mark.backends("sqlite")  # the pool does not depend on the database
+@pytest.mark.settings(login_address_attempts=100, login_address_email_attempts=100)
+async def test_checks_beyond_the_queue_are_refused_at_once_with_503(
+    app: Quart, held_hash: tuple[threading.Event, threading.Event]
+) -> None:
+    """A flood from many addresses gets past the per-address throttles; rather than queue
+    without end (each newcomer waiting longer), the pool turns the excess away."""
+    started, release = held_hash
+    pool = app.extensions["accounts.login"].hashes
+    pool.max_waiting = 1
+    held = [
+        asyncio.create_task(attempt(app.test_client(), f"held{n}@example.com", "wrong"))
+        for n in range(pool.size + pool.max_waiting)
+    ]
+    try:
+        assert await asyncio.to_thread(started.wait, 5)
+        for _ in range(100):  # until every held attempt is in the pool
+            if pool._in_flight == len(held):
+                break
+            await asyncio.sleep(0.01)
+        began = time.perf_counter()
+        busy = await attempt(app.test_client(), "one.more@example.com", "wrong")
+        assert time.perf_counter() - began < 1
+        assert busy.status_code == 503
+        assert busy.headers["Retry-After"] == "5"
+        assert "Try again in a few seconds" in await busy.get_data(as_text=True)
+    finally:
+        release.set()
+    assert [(await task).status_code for task in held] == [401] * len(held)

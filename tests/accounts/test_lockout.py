@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.logins import attempt, sign_out, signed_in_as
 from callcenter.accounts import devices, passwords
+from callcenter.accounts import login as signing_in
 from callcenter.accounts.models import User
 from callcenter.accounts.views import REFUSED
 from callcenter.audit.models import AuditEntry
@@ -92,6 +93,19 @@ async def test_guesses_from_the_users_own_address_do_not_keep_their_browser_out(
 
     assert (await attempt(own, user.email)).status_code == 302
     assert await signed_in_as(own) == user.email
+
+
+@pytest.mark.settings(login_address_attempts=3)
+async def test_an_ipv6_network_counts_as_one_address(app: Quart) -> None:
+    """A /64 holds more addresses than any throttle could count one by one."""
+    answers = [
+        (await attempt(app.test_client(), f"n{n}@example.com", WRONG,
+                       address=f"2001:db8:1:2::{n + 1:x}")).status_code
+        for n in range(4)
+    ]
+    assert answers == [401, 401, 401, 429]
+    other = await attempt(app.test_client(), "n9@example.com", WRONG, address="2001:db8:1:3::1")
+    assert other.status_code == 401
 
 
 @pytest.mark.settings(login_max_failures=2, login_lockout_seconds=600)
@@ -292,3 +306,19 @@ async def test_a_forged_device_cookie_is_not_trusted(
     client.set_cookie("localhost", devices.COOKIE, unsigned)
 
     assert (await attempt(client, user.email)).status_code == 401
+
+
+async def test_a_password_changed_while_it_was_being_checked_proves_nothing(
+    db_session: AsyncSession,
+) -> None:
+    """The hash was read, then the password changed (and every session was revoked) while
+    the old one was being checked: that check must not open a session after the revocation."""
+    user = await make_user(db_session)
+    await db_session.commit()
+    read_before = signing_in.Candidate(user_id=user.id, password_hash="the hash read earlier")
+    signed_in, refusal = await signing_in.settle(
+        db_session, candidate=read_before, matched=True, trusted=True, new_hash=None,
+        max_failures=5, lockout=dt.timedelta(minutes=5),
+    )
+    assert signed_in is None
+    assert refusal == signing_in.Refusal.wrong_password

@@ -16,11 +16,20 @@ from builders import csrf_from
 from twilio.request_validator import RequestValidator
 from twilio_requests import call_sid, voice_params
 
+from callcenter.accounts import passwords
 from callcenter.config import Settings
 
 LOGINS = 48
 WEBHOOKS = 12
-PROMPT_SECONDS = 2.5
+PROMPT_SECONDS = 1.0  # before the fix: 3 s and more
+
+
+def _pool_capacity() -> int:
+    pool = passwords.HashPool()
+    try:
+        return pool.size + pool.max_waiting
+    finally:
+        pool.close()
 
 
 async def _wrong_login(base_url: str, number: int) -> int:
@@ -69,5 +78,8 @@ async def test_webhooks_stay_prompt_during_a_login_flood(
         assert not all(login.done() for login in flood), "the webhooks ran during the flood"
     statuses = await asyncio.gather(*flood)
 
-    assert statuses == [401] * LOGINS, "every login was checked and refused, none throttled"
+    # Each was checked and refused (401), or turned away at once because the pool's queue
+    # was full (503): none was throttled, and every check the pool holds did run.
+    assert set(statuses) <= {401, 503}, statuses
+    assert statuses.count(401) >= min(LOGINS, _pool_capacity()), statuses
     assert max(timings) < PROMPT_SECONDS, [round(t, 3) for t in timings]
