@@ -16,7 +16,7 @@ from pathlib import Path
 from quart import Quart, Response, g, request, send_from_directory
 from quart_schema import QuartSchema, hide
 
-from callcenter import api, errors, logs
+from callcenter import api, errors, events, logs, unit_of_work
 from callcenter.accounts import auth
 from callcenter.accounts.views import api_bp as accounts_api
 from callcenter.accounts.views import pages as accounts_pages
@@ -59,11 +59,13 @@ def create_app(settings: Settings) -> Quart:
     engine = create_engine(
         settings.database_url, lock_timeout=settings.database_lock_timeout_seconds
     )
-    sessionmaker = create_sessionmaker(engine)
+    bus = events.build_bus(settings.events_backend, redis_url=settings.redis_url)
+    sessionmaker = create_sessionmaker(engine, publish=bus.publish)
     gateway = TwilioGateway(settings)
     telephony = build_telephony(settings, sessionmaker, gateway)
     app.extensions["callcenter"] = context.AppState(
-        settings=settings, engine=engine, sessionmaker=sessionmaker, telephony=telephony
+        settings=settings, engine=engine, sessionmaker=sessionmaker, telephony=telephony,
+        bus=bus,
     )
 
     QuartSchema(
@@ -89,8 +91,15 @@ def create_app(settings: Settings) -> Quart:
         app.register_blueprint(blueprint)
     _register_vendor(app)
 
+    @app.before_serving
+    async def _connect() -> None:
+        await bus.start()
+
     @app.after_serving
     async def _dispose() -> None:
+        # What committed transactions promised (offers, hang-ups, events) finishes first.
+        await unit_of_work.drain(within=5)
+        await bus.close()
         await gateway.close()
         await engine.dispose()
 

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
 
     worker_backend: Literal["sqlite", "redis"] = "sqlite"
+    # local: events reach this process's pages; redis: every instance's (see events.py).
+    events_backend: Literal["local", "redis"] = "local"
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     log_format: Literal["text", "json"] = "text"

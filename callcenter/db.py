@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from callcenter import unit_of_work
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -144,9 +146,17 @@ def create_engine(
     return create_async_engine(url, **kwargs)
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep objects usable after commit, so views can render what they saved."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+def create_sessionmaker(
+    engine: AsyncEngine, *, publish: Callable[[list[Any]], Awaitable[None]] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Units of work (`callcenter.unit_of_work`) that keep objects usable after commit, so
+    views can render what they saved; `publish` receives the events each commit recorded."""
+    return async_sessionmaker(
+        engine,
+        expire_on_commit=False,
+        sync_session_class=unit_of_work.UnitOfWork,
+        info={unit_of_work.PUBLISH: publish} if publish is not None else None,
+    )
 
 
 @asynccontextmanager

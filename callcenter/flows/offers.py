@@ -231,8 +231,7 @@ async def agent_answered(tel: Telephony, *, reservation_id: int) -> VoiceRespons
             or not call.queue_sid
         ):
             return _caller_gone(tel)
-        reservation.status = ReservationStatus.accepted
-        reservation.answered_at = utcnow()
+        routing.accept_reservation(reservation)
         await routing.mark_busy(session, agent_id=reservation.agent_id)
         queue_sid, call_sid, room = call.queue_sid, call.sid, _room(call)
     try:

@@ -11,7 +11,9 @@ import datetime as dt
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import object_session
 
+from callcenter import events
 from callcenter.accounts.models import User
 from callcenter.db import utcnow
 from callcenter.routing.models import Activity, Agent, Reservation, ReservationStatus
@@ -66,7 +68,14 @@ async def set_activity(session: AsyncSession, *, agent: Agent, activity: Activit
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         raise ActivityConflict("your activity changed meanwhile; try again")
     await session.refresh(agent)
+    _state_changed(session, agent_id=agent.id, activity=activity)
     return agent
+
+
+def _state_changed(session: AsyncSession, *, agent_id: int, activity: Activity) -> None:
+    events.record(
+        session, "routing.agent.state_changed", agent_id=agent_id, activity=activity.value
+    )
 
 
 async def has_open_reservation(session: AsyncSession, *, agent_id: int) -> bool:
@@ -118,8 +127,8 @@ async def claim_longest_idle(
             .execution_options(synchronize_session=False)
         )
         if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            agent = await session.get(Agent, agent_id, populate_existing=True)
-            return agent
+            _state_changed(session, agent_id=agent_id, activity=Activity.reserved)
+            return await session.get(Agent, agent_id, populate_existing=True)
     return None
 
 
@@ -137,7 +146,7 @@ async def release(session: AsyncSession, *, agent_id: int, after_call: bool) -> 
         .where(Reservation.agent_id == agent_id, Reservation.status.in_(OPEN))
         .exists()
     )
-    await session.execute(
+    released = await session.scalar(
         update(Agent)
         .where(
             Agent.id == agent_id,
@@ -145,25 +154,51 @@ async def release(session: AsyncSession, *, agent_id: int, after_call: bool) -> 
             ~still_open,
         )
         .values(**values)
+        .returning(Agent.id)
         .execution_options(synchronize_session=False)
     )
+    if released is not None:
+        _state_changed(session, agent_id=agent_id, activity=Activity.available)
 
 
 async def mark_busy(session: AsyncSession, *, agent_id: int) -> None:
     """The agent answered their offer (an agent who went offline while ringing stays so)."""
-    await session.execute(
+    busy = await session.scalar(
         update(Agent)
         .where(Agent.id == agent_id, Agent.activity == Activity.reserved)
         .values(activity=Activity.busy, activity_changed_at=utcnow())
+        .returning(Agent.id)
         .execution_options(synchronize_session=False)
     )
+    if busy is not None:
+        _state_changed(session, agent_id=agent_id, activity=Activity.busy)
 
 
 async def create_reservation(session: AsyncSession, *, call_id: int, agent: Agent) -> Reservation:
     reservation = Reservation(call_id=call_id, agent_id=agent.id)
     session.add(reservation)
     await session.flush()
+    events.record(
+        session, "routing.reservation.created",
+        reservation_id=reservation.id, call_id=call_id, agent_id=agent.id,
+    )
     return reservation
+
+
+def accept_reservation(reservation: Reservation) -> None:
+    """The agent picked up their offer."""
+    reservation.status = ReservationStatus.accepted
+    reservation.answered_at = utcnow()
+    _reservation_event(reservation, "routing.reservation.accepted")
+
+
+def _reservation_event(reservation: Reservation, name: str) -> None:
+    session = object_session(reservation)
+    if session is not None:
+        events.record(
+            session, name, reservation_id=reservation.id, call_id=reservation.call_id,
+            agent_id=reservation.agent_id, status=reservation.status.value,
+        )
 
 
 async def get_reservation(session: AsyncSession, *, reservation_id: int) -> Reservation | None:
@@ -193,6 +228,7 @@ async def agents_who_declined(session: AsyncSession, *, call_id: int) -> set[int
 def close_reservation(reservation: Reservation, *, status: ReservationStatus) -> None:
     reservation.status = status
     reservation.ended_at = utcnow()
+    _reservation_event(reservation, "routing.reservation.closed")
 
 
 async def stale_reservations(

@@ -12,7 +12,9 @@ import datetime as dt
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import object_session
 
+from callcenter import events
 from callcenter.db import utcnow
 from callcenter.telephony import params as webhook_params
 from callcenter.telephony.models import Call, CallDirection, CallEvent, CallStatus, Outcome
@@ -82,6 +84,7 @@ async def start_inbound(
         .execution_options(populate_existing=True)
     )
     if inserted is not None:
+        events.record(session, "telephony.call.started", call_id=inserted.id, call_sid=sid)
         return inserted, True
     existing = await get_by_sid(session, sid=sid, lock=True)
     assert existing is not None
@@ -128,6 +131,11 @@ def apply_status(call: Call, *, status: CallStatus, sequence: int, duration: int
         elif call.answered_at is not None:
             call.duration_seconds = int((now - call.answered_at).total_seconds())
         _settle_times(call)
+        if (session := object_session(call)) is not None:
+            events.record(
+                session, "telephony.call.ended",
+                call_id=call.id, call_sid=call.sid, outcome=call.outcome,
+            )
     return True
 
 

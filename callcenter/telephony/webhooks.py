@@ -98,9 +98,8 @@ async def _run_in_time(work: Awaitable[R]) -> R:
 
 
 def _discard_unit_of_work() -> None:
-    """Drop the failed request's transaction and its follow-ups, without making Twilio wait:
-    the rollback can be stuck behind the same lock that failed the handler."""
-    g.pop("after_commit", None)
+    """Drop the failed request's transaction (its follow-ups go with it), without making
+    Twilio wait: the rollback can be stuck behind the same lock that failed the handler."""
     session = g.pop("db_session", None)
     if session is not None:
         current_app.add_background_task(_close, session)

@@ -1,7 +1,9 @@
 """What a request can reach: the settings, the database session, the signed-in user.
 
 The database session is opened on first use and committed (or rolled back, for an error
-status or an exception) once, at the end of the request: services only flush.
+status or an exception) once, at the end of the request: services only flush. What must
+follow the commit is registered on the session (`after_commit`, `events.record`) and
+started by the commit itself (`callcenter.unit_of_work`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from quart import Quart, Response, current_app, g
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from callcenter import unit_of_work
 from callcenter.config import Settings
+from callcenter.events import Bus
 
 if TYPE_CHECKING:
     from callcenter.flows import Telephony
@@ -25,6 +29,7 @@ class AppState:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     telephony: Telephony
+    bus: Bus
 
 
 def state() -> AppState:
@@ -43,31 +48,23 @@ def db() -> AsyncSession:
 
 
 def after_commit(func: Callable[..., Awaitable[Any]], *args: Any) -> None:
-    """Run `func(*args)` in the background once this request's transaction has committed.
-
-    Follow-up work (offering a call to an agent, hanging up a leg) must see what the
-    request wrote, and must not delay Twilio's answer.
-    """
-    g.setdefault("after_commit", []).append((func, args))
+    """Run `func(*args)` once this request's transaction has committed (never if it rolls
+    back): follow-up work must see what the request wrote and must not delay its answer."""
+    unit_of_work.after_commit(db(), func, *args)
 
 
 def register(app: Quart) -> None:
     @app.after_request
     async def _commit(response: Response) -> Response:
         session: AsyncSession | None = g.pop("db_session", None)
-        committed = session is None
         if session is not None:
             try:
                 if response.status_code < 400:
                     await session.commit()
-                    committed = True
                 else:
                     await session.rollback()
             finally:
                 await session.close()
-        if committed and response.status_code < 400:
-            for func, args in g.pop("after_commit", []):
-                current_app.add_background_task(func, *args)
         return response
 
     @app.teardown_request

@@ -1,0 +1,90 @@
+"""One unit of work: what a request, webhook, flow step or job writes, and what follows it.
+
+Every session the app makes (`db.create_sessionmaker`) is a unit of work. Services flush;
+the boundary that opened the session commits it, in one place. Work that must see the
+commit, and must never happen if the transaction rolls back (a REST call to Twilio, a
+published event, a queued job), is registered on the session with `after_commit` and
+started by the commit itself, each in a task of its own, so neither Twilio's webhook nor
+the committing code waits for it. A rollback of the whole transaction drops it all.
+Hooking SQLAlchemy's own commit and rollback events means no boundary can forget to run
+or to drop follow-ups: there is no second list to keep in step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+log = logging.getLogger("callcenter.unit_of_work")
+
+FOLLOW_UPS = "callcenter.follow_ups"
+# Set by whoever builds the sessionmaker: called with the events a commit recorded.
+PUBLISH = "callcenter.publish"
+EVENTS = "callcenter.events"
+
+FollowUp = Callable[[], Awaitable[Any]]
+
+# Follow-ups still running: kept referenced (asyncio holds tasks weakly) and awaited at
+# shutdown, so a stopping instance finishes what its committed transactions promised.
+_running: set[asyncio.Task[Any]] = set()
+
+
+class UnitOfWork(Session):
+    """The sync session under every AsyncSession the app opens; its events do the work."""
+
+
+def after_commit(session: Any, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Run `func(*args)` once this session's transaction has committed, never if it does not.
+
+    `session` is an AsyncSession or its sync Session: both share `info`.
+    """
+    session.info.setdefault(FOLLOW_UPS, []).append(partial(func, *args))
+
+
+def pending(session: Any, key: str) -> list[Any]:
+    """What this transaction has collected under `key` so far (events, follow-ups)."""
+    return session.info.setdefault(key, [])
+
+
+def _start(follow_up: FollowUp) -> None:
+    task = asyncio.get_running_loop().create_task(_run(follow_up))
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+async def _run(follow_up: FollowUp) -> None:
+    try:
+        await follow_up()
+    except Exception:
+        log.exception("unit_of_work.follow_up.failed", extra={"follow_up": repr(follow_up)})
+
+
+@event.listens_for(UnitOfWork, "after_commit")
+def _committed(session: Session) -> None:
+    recorded = session.info.pop(EVENTS, [])
+    follow_ups: list[FollowUp] = session.info.pop(FOLLOW_UPS, [])
+    publish = session.info.get(PUBLISH)
+    if recorded and publish is not None:
+        follow_ups.insert(0, partial(publish, recorded))
+    for follow_up in follow_ups:
+        _start(follow_up)
+
+
+@event.listens_for(UnitOfWork, "after_soft_rollback")
+def _rolled_back(session: Session, previous: SessionTransaction) -> None:
+    """The whole transaction rolled back (not just a savepoint): nothing it promised runs."""
+    if previous.parent is None:
+        session.info.pop(EVENTS, None)
+        session.info.pop(FOLLOW_UPS, None)
+
+
+async def drain(*, within: float) -> None:
+    """Wait (up to `within` seconds) for the follow-ups still running: at shutdown."""
+    if _running:
+        await asyncio.wait(set(_running), timeout=within)

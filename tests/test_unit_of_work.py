@@ -1,0 +1,117 @@
+"""One unit of work: follow-ups and events start when the transaction commits, never before
+and never if it rolls back; a savepoint's rollback leaves the transaction's own intact."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from callcenter import events, unit_of_work
+from callcenter.db import create_engine, create_sessionmaker
+
+pytestmark = pytest.mark.backends("sqlite")  # the session's events, not the database's
+
+
+@pytest.fixture
+async def bus() -> AsyncIterator[events.LocalBus]:
+    local = events.LocalBus()
+    yield local
+    await local.close()
+
+
+@pytest.fixture
+async def sessions(
+    database_url: str, bus: events.LocalBus
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    try:
+        yield create_sessionmaker(engine, publish=bus.publish)
+    finally:
+        await engine.dispose()
+
+
+async def _settle() -> None:
+    """Let follow-up tasks started by a commit run."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_follow_ups_run_after_the_commit_and_not_before(
+    sessions: async_sessionmaker[AsyncSession],
+):
+    ran: list[str] = []
+
+    async def follow_up(what: str) -> None:
+        ran.append(what)
+
+    async with sessions() as session:
+        await session.execute(text("SELECT 1"))
+        unit_of_work.after_commit(session, follow_up, "ring the agent")
+        await _settle()
+        assert ran == [], "nothing runs while the transaction is open"
+        await session.commit()
+        await _settle()
+    assert ran == ["ring the agent"]
+
+
+async def test_a_rolled_back_transaction_runs_nothing_and_publishes_nothing(
+    sessions: async_sessionmaker[AsyncSession], bus: events.LocalBus
+):
+    ran: list[str] = []
+
+    async def follow_up() -> None:
+        ran.append("ran")
+
+    async with bus.subscribe() as heard, sessions() as session:
+        await session.execute(text("SELECT 1"))
+        unit_of_work.after_commit(session, follow_up)
+        events.record(session, "routing.task.created", task_id=1)
+        await session.rollback()
+        await session.commit()  # a later, empty transaction must not carry them over
+        await _settle()
+        assert heard.queue.empty()
+    assert ran == []
+
+
+async def test_a_savepoint_rolling_back_keeps_the_transactions_own(
+    sessions: async_sessionmaker[AsyncSession], bus: events.LocalBus
+):
+    """Services use savepoints for inserts that may conflict (a repeated callback): their
+    failure is not the transaction's, and what it recorded still follows its commit."""
+    async with bus.subscribe("telephony.") as heard, sessions() as session:
+        events.record(session, "telephony.call.ended", call_id=7)
+        await session.execute(text("CREATE TEMP TABLE once (id INTEGER PRIMARY KEY)"))
+        await session.execute(text("INSERT INTO once VALUES (1)"))
+        with pytest.raises(IntegrityError):
+            async with session.begin_nested():
+                await session.execute(text("INSERT INTO once VALUES (1)"))
+        await session.commit()
+        event = await asyncio.wait_for(heard.__anext__(), timeout=2)
+    assert isinstance(event, events.Event)
+    assert (event.name, event.data) == ("telephony.call.ended", {"call_id": 7})
+
+
+async def test_a_failing_follow_up_is_logged_and_harms_no_other(
+    sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
+):
+    ran: list[str] = []
+
+    async def broken() -> None:
+        raise RuntimeError("Twilio is down")
+
+    async def fine() -> None:
+        ran.append("fine")
+
+    async with sessions() as session:
+        await session.execute(text("SELECT 1"))
+        unit_of_work.after_commit(session, broken)
+        unit_of_work.after_commit(session, fine)
+        await session.commit()
+        await _settle()
+    assert ran == ["fine"]
+    assert "unit_of_work.follow_up.failed" in [record.message for record in caplog.records]
