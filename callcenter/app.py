@@ -16,7 +16,7 @@ from pathlib import Path
 from quart import Quart, Response, g, request, send_from_directory
 from quart_schema import QuartSchema, hide
 
-from callcenter import api, errors, events, logs, unit_of_work
+from callcenter import api, errors, events, jobs, logs, unit_of_work
 from callcenter.accounts import auth
 from callcenter.accounts.views import api_bp as accounts_api
 from callcenter.accounts.views import pages as accounts_pages
@@ -62,7 +62,9 @@ def create_app(settings: Settings) -> Quart:
     bus = events.build_bus(settings.events_backend, redis_url=settings.redis_url)
     sessionmaker = create_sessionmaker(engine, publish=bus.publish)
     gateway = TwilioGateway(settings)
-    telephony = build_telephony(settings, sessionmaker, gateway)
+    telephony = build_telephony(
+        settings, sessionmaker, gateway, jobs=jobs.build_queue(settings)
+    )
     app.extensions["callcenter"] = context.AppState(
         settings=settings, engine=engine, sessionmaker=sessionmaker, telephony=telephony,
         bus=bus,

@@ -44,11 +44,18 @@ def after_commit(session: Any, func: Callable[..., Awaitable[Any]], *args: Any) 
 
     `session` is an AsyncSession or its sync Session: both share `info`.
     """
-    session.info.setdefault(FOLLOW_UPS, []).append(partial(func, *args))
+    pending(session, FOLLOW_UPS).append(partial(func, *args))
 
 
 def pending(session: Any, key: str) -> list[Any]:
-    """What this transaction has collected under `key` so far (events, follow-ups)."""
+    """What this transaction has collected under `key` so far (events, follow-ups).
+
+    The transaction is begun here if it has not been (beginning does no I/O), so that a
+    rollback before any statement still drops what was collected.
+    """
+    sync: Session = getattr(session, "sync_session", session)
+    if not sync.in_transaction():
+        sync.begin()
     return session.info.setdefault(key, [])
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from callcenter.config import Settings
 from callcenter.ivr import flow as ivr_flow
 from callcenter.ivr.flow import Flow
+from callcenter.jobs import JobQueue
 from callcenter.telephony.gateway import TwilioGateway
 from callcenter.telephony.urls import VoiceUrls
 
@@ -40,6 +41,8 @@ class Telephony:
     # folded into a rerun, so a burst of freed agents costs a few passes, not one each.
     dispatching: asyncio.Lock = field(default_factory=asyncio.Lock)
     dispatch_again: bool = False
+    # Timers for the worker (an offer that must time out); None where nothing may queue.
+    jobs: JobQueue | None = None
 
 
 # Marks a caller we told to <Leave> until Twilio's Enqueue action reports the real result,
@@ -59,6 +62,8 @@ def build_telephony(
     settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession],
     gateway: TwilioGateway,
+    *,
+    jobs: JobQueue | None = None,
 ) -> Telephony:
     """The call flows' surroundings for an app or a worker, from settings (loads the IVR flow)."""
     return Telephony(
@@ -68,6 +73,7 @@ def build_telephony(
         sessionmaker=sessionmaker,
         agent_ring_seconds=settings.agent_ring_seconds,
         caller_id=settings.twilio_phone_number,
+        jobs=jobs,
     )
 
 

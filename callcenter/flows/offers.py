@@ -14,6 +14,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from callcenter import jobs, unit_of_work
 from callcenter.customers import phones
 from callcenter.db import transaction, utcnow
 from callcenter.flows import Hangup, Telephony, as_int, landing
@@ -135,6 +136,13 @@ async def _ring(tel: Telephony, reservation_id: int, identity: str, caller_id: s
         withdrawn = reservation is None or reservation.status != ReservationStatus.pending
         if reservation is not None and reservation.agent_call_sid is None:
             reservation.agent_call_sid = outbound.sid
+        if not withdrawn and tel.jobs is not None:
+            # If Twilio's word on this ring never comes (or this instance dies), the worker
+            # ends the offer and routes the call on.
+            tel.jobs.after_commit(
+                session, OFFER_TIMEOUT, delay=_ring_limit(tel).total_seconds(),
+                reservation_id=reservation_id,
+            )
     if withdrawn:
         # The caller left while we were ringing: stop the agent's phone too.
         await end_leg(tel, Hangup(outbound.sid, ringing=True))
@@ -179,20 +187,51 @@ async def withdraw(session: AsyncSession, *, call: Call) -> Hangup | None:
     return None
 
 
-async def withdraw_if_stale(session: AsyncSession, tel: Telephony, *, call: Call) -> Hangup | None:
+def _ring_limit(tel: Telephony) -> dt.timedelta:
+    return dt.timedelta(seconds=tel.agent_ring_seconds) + RING_GRACE
+
+
+async def _expire_if_stale(
+    session: AsyncSession, tel: Telephony, reservation: Reservation | None
+) -> Hangup | None:
     """Close an offer that has rung longer than any ring could: the agent was never rung
-    (a crash between claiming and ringing) or Twilio's callback about it was lost."""
-    reservation = await routing.open_reservation(session, call_id=call.id)
-    limit = dt.timedelta(seconds=tel.agent_ring_seconds) + RING_GRACE
+    (a crash between claiming and ringing) or Twilio's callback about it was lost. Frees
+    the agent; returns their ringing leg to end, if any."""
     if reservation is None or reservation.status != ReservationStatus.pending:
         return None
-    if utcnow() - reservation.created_at < limit:
+    if utcnow() - reservation.created_at < _ring_limit(tel):
         return None
     log.warning("routing.offer.stale", extra={"reservation_id": reservation.id})
     routing.close_reservation(reservation, status=ReservationStatus.failed)
     await routing.release(session, agent_id=reservation.agent_id, after_call=False)
     sid = reservation.agent_call_sid
     return Hangup(sid, ringing=True) if sid else None
+
+
+async def withdraw_if_stale(session: AsyncSession, tel: Telephony, *, call: Call) -> Hangup | None:
+    """At a caller's wait round: close their offer if it is stale (see `_expire_if_stale`)."""
+    reservation = await routing.open_reservation(session, call_id=call.id)
+    return await _expire_if_stale(session, tel, reservation)
+
+
+OFFER_TIMEOUT = "routing.offer.timeout"
+
+
+@jobs.job(OFFER_TIMEOUT)
+async def offer_timed_out(tel: Telephony, *, reservation_id: int) -> bool:
+    """The worker's timer on a ringing offer: if it is still open past any ring time, close
+    it, free the agent, stop their phone and offer the call to the next agent. True when
+    it had to; an offer that ended normally is left alone."""
+    async with transaction(tel.sessionmaker) as session:
+        reservation, _call = await _locked(session, reservation_id=reservation_id)
+        was_ringing = reservation is not None and reservation.status == ReservationStatus.pending
+        hangup = await _expire_if_stale(session, tel, reservation)
+        expired = was_ringing and reservation is not None and not reservation.status.is_open
+        if hangup is not None:
+            unit_of_work.after_commit(session, end_leg, tel, hangup)
+    if expired:
+        await dispatch(tel)
+    return expired
 
 
 # --- the agent answers ---------------------------------------------------------------------
