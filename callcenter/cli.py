@@ -154,7 +154,8 @@ def demo(
     clock: str,
     data_dir: Path,
 ) -> None:
-    """Run the whole contact centre offline: app, Twilio emulator, agent bots, callers."""
+    """Run the whole contact centre offline: app, worker, Twilio emulator, agent bots,
+    callers."""
     from callcenter.demo import configure_quiet_logs, run_demo
 
     if exit_after and calls is None:

@@ -36,6 +36,7 @@ from callcenter.routing import service as routing
 from callcenter.routing.models import Activity
 from callcenter.telephony.models import Call, Outcome
 from callcenter.tickets.models import TicketEvent
+from callcenter.worker import build_huey
 from twilio_emulator import AgentPhone, Emulator, EmulatorClient
 
 SUPPORT_NUMBER = "+15005550006"
@@ -194,6 +195,9 @@ async def run_demo(
     server = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     control = EmulatorClient(emulator_url, ACCOUNT_SID, auth_token)
     phones: list[AgentPhone] = []
+    # The worker, as `callcenter worker` runs it, in threads of this process.
+    worker = build_huey(settings).create_consumer(workers=1, worker_type="thread")
+    worker.start()
     try:
         await _wait_for_port(host, port, server)
         await control.provision_number(
@@ -221,6 +225,7 @@ async def run_demo(
         stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server, timeout=10)
+        await asyncio.to_thread(worker.stop, graceful=True)
         await emulator.stop()
 
 
