@@ -18,17 +18,18 @@ from quart_schema import QuartSchema, hide
 
 from callcenter import api, errors, events, jobs, logs, unit_of_work
 from callcenter.accounts import auth
+from callcenter.accounts.admin_views import bp as admin_pages
 from callcenter.accounts.views import api_bp as accounts_api
 from callcenter.accounts.views import pages as accounts_pages
 from callcenter.config import PROJECT_DIR, Settings
 from callcenter.db import create_engine, create_sessionmaker
 from callcenter.flows import build_telephony
+from callcenter.http import context, security
+from callcenter.http.clients import client_address
+from callcenter.http.health import bp as health
 from callcenter.routing.views import bp as routing_api
 from callcenter.telephony.gateway import TwilioGateway
 from callcenter.telephony.views import bp as telephony_hooks
-from callcenter.web import context, security
-from callcenter.web.clients import client_address
-from callcenter.web.views import bp as web_pages
 
 log = logging.getLogger("callcenter.http")
 # A proxy's request id is kept only if it looks like one: it goes into every log line.
@@ -89,7 +90,9 @@ def create_app(settings: Settings) -> Quart:
     context.register(app)
     auth.register(app)
     errors.register(app)
-    for blueprint in (web_pages, accounts_pages, accounts_api, routing_api, telephony_hooks):
+    for blueprint in (
+        accounts_pages, admin_pages, accounts_api, routing_api, telephony_hooks, health
+    ):
         app.register_blueprint(blueprint)
     _register_vendor(app)
 

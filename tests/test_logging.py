@@ -14,7 +14,7 @@ from quart.testing import QuartClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter import logs
-from callcenter.web.clients import UNKNOWN
+from callcenter.http.clients import UNKNOWN
 
 pytestmark = pytest.mark.backends("sqlite")  # logging does not depend on the database
 

@@ -20,7 +20,7 @@ from callcenter.accounts import sessions
 from callcenter.accounts.login import LoginGuard
 from callcenter.accounts.models import Role, User
 from callcenter.errors import APIError, wants_json
-from callcenter.web.context import db, settings
+from callcenter.http.context import db, settings
 
 P = ParamSpec("P")
 R = TypeVar("R")

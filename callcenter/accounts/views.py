@@ -17,8 +17,8 @@ from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, login_guard, require_role
 from callcenter.accounts.models import Role, User
 from callcenter.accounts.schemas import MeOut, UserOut, UserPage, UserQuery
-from callcenter.web.clients import client_address
-from callcenter.web.context import db, settings
+from callcenter.http.clients import client_address
+from callcenter.http.context import db, settings
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,17 @@ def _safe_next(target: str | None) -> str:
     """Only same-site paths, so the login form cannot be used to redirect elsewhere."""
     # Browsers read a backslash as a slash, so "/\\evil.example" would leave the site too.
     if not target or "\\" in target or urlsplit(target).netloc or not target.startswith("/"):
-        return url_for("web.home")
+        return url_for("accounts.home")
     return "/" + target.lstrip("/")
+
+
+@pages.get("/")
+@hide
+async def home() -> WerkzeugResponse | str:
+    """The start page once signed in; the login page otherwise."""
+    if current_user() is None:
+        return redirect(url_for("accounts.login"))
+    return await render_template("home.html")
 
 
 @pages.get("/login")

@@ -10,10 +10,10 @@ from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role, User
 from callcenter.errors import APIError
 from callcenter.flows import offers
+from callcenter.http.context import after_commit, db, state
 from callcenter.routing import service as routing
 from callcenter.routing.models import Activity, Agent
 from callcenter.routing.schemas import ActivityIn, AgentList, AgentOut
-from callcenter.web.context import after_commit, db, state
 
 # `require_role` comes first (outermost) on every route: a caller who may not use a route
 # gets 401/403 before anything else runs, never the request schema's validation details.

@@ -16,6 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callcenter.errors import APIError
 from callcenter.flows import Hangup, Telephony, inbound, offers
+from callcenter.http.context import after_commit, db, state
 from callcenter.telephony.webhooks import (
     callback_webhook,
     safe_twiml,
@@ -23,7 +24,6 @@ from callcenter.telephony.webhooks import (
     voice_webhook,
     xml,
 )
-from callcenter.web.context import after_commit, db, state
 
 log = logging.getLogger("callcenter.telephony")
 

@@ -19,8 +19,8 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from callcenter.errors import APIError
+from callcenter.http.context import db, settings
 from callcenter.telephony import params
-from callcenter.web.context import db, settings
 
 log = logging.getLogger("callcenter.telephony")
 R = TypeVar("R")

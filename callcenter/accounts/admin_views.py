@@ -1,36 +1,30 @@
-"""The pages every role shares, and the health check."""
+"""The admin page: users, their access and API tokens, and the buttons that change them.
+
+Every change is a POST with the form's CSRF token, recorded in the audit log, then a
+redirect back (POST-redirect-GET), so a reload never sends a form again.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from quart import Blueprint, Response, flash, jsonify, redirect, render_template, url_for
+from quart import Blueprint, flash, redirect, render_template, url_for
 from quart_schema import hide
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role, User
-from callcenter.db import ping
 from callcenter.errors import APIError
-from callcenter.web.context import db, state
+from callcenter.http.context import db
 
-bp = Blueprint("web", __name__)
-
-
-@bp.get("/")
-@hide
-async def home() -> WerkzeugResponse | str:
-    user = current_user()
-    if user is None:
-        return redirect(url_for("accounts.login"))
-    return await render_template("home.html")
+bp = Blueprint("admin", __name__)
 
 
 @bp.get("/admin")
 @hide
 @require_role(Role.admin)
-async def admin() -> str:
+async def page() -> str:
     users, total = await accounts.list_users(db(), offset=0, limit=200)
     tokens = await accounts.active_tokens(db(), user_ids=[user.id for user in users])
     return await render_template(
@@ -54,7 +48,7 @@ async def _change_user(
         await flash(await change(user, actor.id), "done")
     except accounts.AccountError as error:
         await flash(str(error), "error")
-    return redirect(url_for("web.admin"), 303)
+    return redirect(url_for("admin.page"), 303)
 
 
 @bp.post("/admin/users/<int(max=2147483647):user_id>/deactivate")
@@ -104,14 +98,4 @@ async def revoke_token(token_id: int) -> WerkzeugResponse:
     assert actor is not None
     await accounts.revoke_token(db(), token=token, actor_id=actor.id)
     await flash(f"Revoked API token {token.prefix}.", "done")
-    return redirect(url_for("web.admin"), 303)
-
-
-@bp.get("/healthz")
-@hide
-async def healthz() -> tuple[Response, int]:
-    """200 while the database answers within a second, 503 otherwise: what a load balancer
-    polls, so it must answer promptly whatever the database does."""
-    if await ping(state().engine, within=1.0):
-        return jsonify({"status": "ok", "database": "ok"}), 200
-    return jsonify({"status": "unavailable", "database": "unreachable"}), 503
+    return redirect(url_for("admin.page"), 303)

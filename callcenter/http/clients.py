@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from quart import g, request
 
-from callcenter.web.context import settings
+from callcenter.http.context import settings
 
 UNKNOWN = "unknown"
 
