@@ -1,1 +1,2 @@
-"""Layout templates, static assets and what every page and route shares."""
+"""Layout only: the templates and static files every page shares. Pages live in their
+domain's views; the request boundary lives in `callcenter.http`."""
