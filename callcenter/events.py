@@ -140,13 +140,19 @@ class RedisBus(LocalBus):
         self.url = url
         self.retry_seconds = retry_seconds
         self._redis: Any = None
+        self._listening: Any = None
         self._listener: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
         import redis.asyncio as redis  # only instances that use Redis need the client
 
-        self._redis = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None)
+        # Publishing gives up after 2 s (a hung Redis must not pile up follow-ups); the
+        # listener blocks on its channel, pinging now and then to notice a silent loss.
+        self._redis = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=2)
+        self._listening = redis.Redis.from_url(
+            self.url, socket_connect_timeout=2, health_check_interval=10
+        )
         self._listener = asyncio.get_running_loop().create_task(self._listen())
 
     async def publish(self, events: Iterable[Event]) -> None:
@@ -170,7 +176,7 @@ class RedisBus(LocalBus):
         them to resync, since pub/sub kept nothing for us meanwhile."""
         lost = False
         while True:
-            pubsub = self._redis.pubsub()
+            pubsub = self._listening.pubsub()
             try:
                 await pubsub.subscribe(CHANNEL)
                 self.connected.set()
@@ -198,8 +204,9 @@ class RedisBus(LocalBus):
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        if self._redis is not None:
-            await self._redis.aclose()
+        for client in (self._redis, self._listening):
+            if client is not None:
+                await client.aclose()
         await super().close()
 
 

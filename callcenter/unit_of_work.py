@@ -92,6 +92,9 @@ def _rolled_back(session: Session, previous: SessionTransaction) -> None:
 
 
 async def drain(*, within: float) -> None:
-    """Wait (up to `within` seconds) for the follow-ups still running: at shutdown."""
-    if _running:
-        await asyncio.wait(set(_running), timeout=within)
+    """Wait (up to `within` seconds) for this event loop's follow-ups still running: at
+    shutdown. The worker runs a loop per job in threads of its own; each waits for its own."""
+    loop = asyncio.get_running_loop()
+    mine = {task for task in list(_running) if task.get_loop() is loop}
+    if mine:
+        await asyncio.wait(mine, timeout=within)

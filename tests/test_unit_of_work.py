@@ -4,6 +4,8 @@ and never if it rolls back; a savepoint's rollback leaves the transaction's own 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -115,3 +117,32 @@ async def test_a_failing_follow_up_is_logged_and_harms_no_other(
         await _settle()
     assert ran == ["fine"]
     assert "unit_of_work.follow_up.failed" in [record.message for record in caplog.records]
+
+
+async def test_draining_waits_for_this_loops_follow_ups_only(
+    sessions: async_sessionmaker[AsyncSession], database_url: str
+):
+    """The worker runs each job in a thread with a loop of its own: a job finishing must
+    not wait for (or trip over) another thread's follow-ups."""
+    started = threading.Event()
+
+    async def slow() -> None:
+        started.set()
+        await asyncio.sleep(1.5)
+
+    async def other_thread() -> None:
+        engine = create_engine(database_url)
+        async with create_sessionmaker(engine)() as session:
+            await session.execute(text("SELECT 1"))
+            unit_of_work.after_commit(session, slow)
+            await session.commit()
+            await unit_of_work.drain(within=5)  # its own: waits for `slow`
+        await engine.dispose()
+
+    elsewhere = threading.Thread(target=asyncio.run, args=(other_thread(),))
+    elsewhere.start()
+    assert await asyncio.to_thread(started.wait, 5)
+    began = time.perf_counter()
+    await unit_of_work.drain(within=5)
+    assert time.perf_counter() - began < 0.5
+    await asyncio.to_thread(elsewhere.join, 10)
