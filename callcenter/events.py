@@ -132,6 +132,19 @@ class LocalBus:
         self._subscriptions.clear()
 
 
+# On the wire: what an instance that was cut off sends when back, so that the others,
+# which may have missed its events, tell their subscribers to resync.
+RESYNC_WIRE = "resync"
+# How long the listener waits for a message before it pings Redis to check it is there.
+PING_SECONDS = 5.0
+
+
+def _decode(raw: str | bytes) -> Message:
+    if raw in (RESYNC_WIRE, RESYNC_WIRE.encode()):
+        return RESYNC
+    return Event.from_json(raw)
+
+
 class RedisBus(LocalBus):
     """Every instance's events, through one Redis pub/sub channel."""
 
@@ -148,11 +161,9 @@ class RedisBus(LocalBus):
         import redis.asyncio as redis  # only instances that use Redis need the client
 
         # Publishing gives up after 2 s (a hung Redis must not pile up follow-ups); the
-        # listener blocks on its channel, pinging now and then to notice a silent loss.
+        # listener waits on its channel and pings when it is quiet, to notice a silent loss.
         self._redis = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=2)
-        self._listening = redis.Redis.from_url(
-            self.url, socket_connect_timeout=2, health_check_interval=10
-        )
+        self._listening = redis.Redis.from_url(self.url, socket_connect_timeout=2)
         self._listener = asyncio.get_running_loop().create_task(self._listen())
 
     async def publish(self, events: Iterable[Event]) -> None:
@@ -172,9 +183,12 @@ class RedisBus(LocalBus):
                 self._deliver(event)
 
     async def _listen(self) -> None:
-        """Relay the channel to our subscribers; on a lost connection, reconnect and tell
-        them to resync, since pub/sub kept nothing for us meanwhile."""
+        """Relay the channel to our subscribers. A lost connection (refused, reset, or
+        silent: no answer to our pings) is retried every `retry_seconds`; meanwhile and on
+        coming back our subscribers are told to resync, and on coming back so is every
+        other instance, since events we published meanwhile reached our subscribers only."""
         lost = False
+        loop = asyncio.get_running_loop()
         while True:
             pubsub = self._listening.pubsub()
             try:
@@ -182,18 +196,27 @@ class RedisBus(LocalBus):
                 self.connected.set()
                 if lost:
                     log.info("events.redis.reconnected")
-                    self._deliver(RESYNC)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self._deliver(Event.from_json(message["data"]))
+                    await self._redis.publish(CHANNEL, RESYNC_WIRE)
+                    lost = False
+                heard = loop.time()
+                while True:
+                    message = await pubsub.get_message(timeout=PING_SECONDS)
+                    if message is not None:
+                        heard = loop.time()
+                        if message["type"] == "message":
+                            self._deliver(_decode(message["data"]))
+                        continue
+                    if loop.time() - heard > 2 * PING_SECONDS:
+                        raise ConnectionError("Redis stopped answering")
+                    await pubsub.ping()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                self.connected.clear()
                 if not lost:
                     log.warning("events.redis.lost", extra={"error": str(error)})
                     self._deliver(RESYNC)
                 lost = True
-                self.connected.clear()
                 await asyncio.sleep(self.retry_seconds)
             finally:
                 with contextlib.suppress(Exception):

@@ -25,6 +25,8 @@ log = logging.getLogger("callcenter.jobs")
 
 # The one huey task that runs a registered job; its name is what the queue stores.
 TASK_NAME = "callcenter.job"
+RETRIES = 3
+RETRY_DELAY_SECONDS = 10
 
 JobBody = Callable[..., Awaitable[Any]]
 _registry: dict[str, JobBody] = {}
@@ -60,11 +62,14 @@ def build_queue(
     """The queue the app and the worker share, from the settings. The worker passes the
     `runner` that carries out jobs; the app's side only enqueues."""
     huey: Huey
+    # Jobs report through the store and the logs; huey would keep every return value.
     if settings.worker_backend == "redis":
-        huey = RedisHuey("callcenter", url=settings.redis_url)
+        huey = RedisHuey("callcenter", url=settings.redis_url, results=False)
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        huey = SqliteHuey("callcenter", filename=str(settings.data_dir / "worker-queue.db"))
+        huey = SqliteHuey(
+            "callcenter", filename=str(settings.data_dir / "worker-queue.db"), results=False
+        )
 
     def run_task(name: str, kwargs: dict[str, Any]) -> Any:
         """The one task both sides register (huey names it by module and name, so it is
@@ -73,7 +78,10 @@ def build_queue(
             raise RuntimeError("jobs run in `callcenter worker`, not in the app")
         return runner(name, kwargs)
 
-    return JobQueue(huey, huey.task(name=TASK_NAME)(run_task))
+    # A job that fails (a lock timeout, Twilio unreachable) is tried again: a lost timer
+    # would strand what it guards. Job bodies are written to be run twice safely.
+    task = huey.task(name=TASK_NAME, retries=RETRIES, retry_delay=RETRY_DELAY_SECONDS)
+    return JobQueue(huey, task(run_task))
 
 
 class JobQueue:

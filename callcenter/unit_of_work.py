@@ -4,10 +4,11 @@ Every session the app makes (`db.create_sessionmaker`) is a unit of work. Servic
 the boundary that opened the session commits it, in one place. Work that must see the
 commit, and must never happen if the transaction rolls back (a REST call to Twilio, a
 published event, a queued job), is registered on the session with `after_commit` and
-started by the commit itself, each in a task of its own, so neither Twilio's webhook nor
-the committing code waits for it. A rollback of the whole transaction drops it all.
-Hooking SQLAlchemy's own commit and rollback events means no boundary can forget to run
-or to drop follow-ups: there is no second list to keep in step.
+started by the transaction's commit itself (a savepoint's release is not one), each in a
+task of its own, so neither Twilio's webhook nor the committing code waits for it. A
+rollback of the whole transaction drops it all; a savepoint's rollback drops what was
+registered inside it. Hooking SQLAlchemy's own transaction events means no boundary can
+forget to run or to drop follow-ups: there is no second list to keep in step.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ FOLLOW_UPS = "callcenter.follow_ups"
 # Set by whoever builds the sessionmaker: called with the events a commit recorded.
 PUBLISH = "callcenter.publish"
 EVENTS = "callcenter.events"
+MARKS = "callcenter.savepoint_marks"
 
 FollowUp = Callable[[], Awaitable[Any]]
 
@@ -72,8 +74,20 @@ async def _run(follow_up: FollowUp) -> None:
         log.exception("unit_of_work.follow_up.failed", extra={"follow_up": repr(follow_up)})
 
 
+@event.listens_for(UnitOfWork, "after_transaction_create")
+def _savepoint_began(session: Session, transaction: SessionTransaction) -> None:
+    """Mark how much was collected when a savepoint began, so its rollback drops only what
+    was collected inside it."""
+    if transaction.nested:
+        marks = session.info.setdefault(MARKS, {})
+        marks[transaction] = {key: len(session.info.get(key, [])) for key in (EVENTS, FOLLOW_UPS)}
+
+
 @event.listens_for(UnitOfWork, "after_commit")
 def _committed(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the transaction itself may still roll back
+    session.info.pop(MARKS, None)
     recorded = session.info.pop(EVENTS, [])
     follow_ups: list[FollowUp] = session.info.pop(FOLLOW_UPS, [])
     publish = session.info.get(PUBLISH)
@@ -85,16 +99,26 @@ def _committed(session: Session) -> None:
 
 @event.listens_for(UnitOfWork, "after_soft_rollback")
 def _rolled_back(session: Session, previous: SessionTransaction) -> None:
-    """The whole transaction rolled back (not just a savepoint): nothing it promised runs."""
+    """The whole transaction rolled back: nothing it promised runs. A savepoint rolled back:
+    what was promised inside it is dropped, what came before it stays."""
     if previous.parent is None:
-        session.info.pop(EVENTS, None)
-        session.info.pop(FOLLOW_UPS, None)
+        for key in (EVENTS, FOLLOW_UPS, MARKS):
+            session.info.pop(key, None)
+        return
+    mark = session.info.get(MARKS, {}).pop(previous, None)
+    if mark is not None:
+        for key, length in mark.items():
+            del session.info.get(key, [])[length:]
 
 
 async def drain(*, within: float) -> None:
     """Wait (up to `within` seconds) for this event loop's follow-ups still running: at
     shutdown. The worker runs a loop per job in threads of its own; each waits for its own."""
     loop = asyncio.get_running_loop()
-    mine = {task for task in list(_running) if task.get_loop() is loop}
-    if mine:
-        await asyncio.wait(mine, timeout=within)
+    deadline = loop.time() + within
+    # Follow-ups start follow-ups (a dispatch's commit queues a timer): until none is left.
+    while (mine := {task for task in list(_running) if task.get_loop() is loop}):
+        left = deadline - loop.time()
+        if left <= 0:
+            return
+        await asyncio.wait(mine, timeout=left)

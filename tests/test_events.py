@@ -163,9 +163,31 @@ async def test_an_instance_that_loses_redis_keeps_working_and_says_resync(
         local = await _next(heard)
         assert isinstance(local, events.Event) and local.data == {"agent_id": 1}
 
-        start_again()
-        assert await _next(heard, within=10) is events.RESYNC  # back: read the store again
-        await asyncio.wait_for(two.connected.wait(), timeout=10)
-        await two.publish([events.Event("routing.task.created", {"task_id": 9})])
-        theirs = await _next(heard)
-        assert isinstance(theirs, events.Event) and theirs.data == {"task_id": 9}
+        async with two.subscribe() as others:
+            start_again()
+            # Back: read the store again, here and on the other instance, which may have
+            # missed what this one published while it was cut off.
+            assert await _next(heard, within=10) is events.RESYNC
+            assert events.RESYNC in await _drain_until_resync(others)
+            await asyncio.wait_for(two.connected.wait(), timeout=10)
+            await two.publish([events.Event("routing.task.created", {"task_id": 9})])
+            theirs = await _next_named(heard, "routing.task.created")
+            assert theirs.data == {"task_id": 9}
+
+
+async def _drain_until_resync(subscription: events.Subscription) -> list[events.Message]:
+    seen: list[events.Message] = []
+    while events.RESYNC not in seen:
+        seen.append(await _next(subscription, within=10))
+    return seen
+
+
+@pytest.mark.backends("sqlite")
+async def test_an_instance_back_from_a_cut_tells_the_others_to_resync(
+    two_instances: tuple[events.RedisBus, events.RedisBus],
+):
+    """What it published while cut off reached its own pages only: the others resync."""
+    one, two = two_instances
+    async with two.subscribe("routing.") as others:
+        await one._redis.publish(events.CHANNEL, events.RESYNC_WIRE)  # what coming back sends
+        assert await _next(others) is events.RESYNC

@@ -98,6 +98,48 @@ async def test_a_savepoint_rolling_back_keeps_the_transactions_own(
     assert (event.name, event.data) == ("telephony.call.ended", {"call_id": 7})
 
 
+async def test_a_released_savepoint_is_no_commit(
+    sessions: async_sessionmaker[AsyncSession], bus: events.LocalBus
+):
+    """Releasing a savepoint commits nothing yet: if the transaction then rolls back,
+    nothing promised before or inside the savepoint may happen."""
+    ran: list[str] = []
+
+    async def follow_up(what: str) -> None:
+        ran.append(what)
+
+    async with bus.subscribe() as heard, sessions() as session:
+        unit_of_work.after_commit(session, follow_up, "before")
+        async with session.begin_nested():
+            await session.execute(text("SELECT 1"))
+            unit_of_work.after_commit(session, follow_up, "inside")
+            events.record(session, "routing.task.created", task_id=1)
+        await _settle()
+        assert ran == [], "a savepoint's release started follow-ups"
+        await session.rollback()
+        await _settle()
+        assert heard.queue.empty()
+    assert ran == []
+
+
+async def test_a_savepoint_rolled_back_drops_only_what_it_promised(
+    sessions: async_sessionmaker[AsyncSession], bus: events.LocalBus
+):
+    async with bus.subscribe() as heard, sessions() as session:
+        events.record(session, "telephony.call.started", call_id=1)
+        with pytest.raises(RuntimeError):
+            async with session.begin_nested():
+                await session.execute(text("SELECT 1"))
+                events.record(session, "routing.reservation.created", reservation_id=9)
+                raise RuntimeError("the insert conflicted")
+        events.record(session, "telephony.call.ended", call_id=1)
+        await session.commit()
+        names = [(await asyncio.wait_for(heard.__anext__(), 2)).name for _ in range(2)]
+        await _settle()
+        assert heard.queue.empty()
+    assert names == ["telephony.call.started", "telephony.call.ended"]
+
+
 async def test_a_failing_follow_up_is_logged_and_harms_no_other(
     sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
 ):

@@ -89,11 +89,16 @@ def safe_twiml(message: str) -> VoiceResponse:
 
 
 async def _run_in_time(work: Awaitable[R]) -> R:
-    """Run a handler and its commit within the webhook deadline; a slower one (a lock held
-    elsewhere, a pool with no free connection) fails like any other handler error."""
+    """Run a handler within the webhook deadline, then commit; a slower handler (a lock held
+    elsewhere, a pool with no free connection) fails like any other handler error.
+
+    The commit stays outside the deadline: cancelled after the database took it, it would
+    lose the follow-ups of a transaction that did happen. It waits on no lock by then (on
+    SQLite the write lock is taken when the transaction begins, on PostgreSQL row locks
+    are held already)."""
     async with asyncio.timeout(settings().webhook_deadline_seconds):
         result = await work
-        await db().commit()
+    await db().commit()
     return result
 
 
