@@ -32,7 +32,7 @@ async def land_on_ticket(session: AsyncSession, *, call: Call, force: bool = Fal
             return
     if call.customer_id is None:
         call.customer_id = (await customers.create_anonymous(session)).id
-    agent = await accounts.get(session, user_id=call.agent_id) if call.agent_id else None
+    agent = await accounts.get(session, user_id=call.agent_user_id) if call.agent_user_id else None
     voicemail = call.outcome == Outcome.voicemail
     await tickets.add_contact(
         session,

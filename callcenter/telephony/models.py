@@ -80,7 +80,10 @@ class Call(CreatedAtMixin, Base):
     queue_sid: Mapped[str | None] = mapped_column(String(34))
     # Twilio's QueueResult for the caller's Enqueue (bridged, redirected, hangup, leave...).
     queue_result: Mapped[str | None] = mapped_column(String(20))
-    agent_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # The user who answered: named so, because `agent_id` elsewhere means an agent's row.
+    agent_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL")
+    )
     outcome: Mapped[str | None] = mapped_column(String(30))
     started_at: Mapped[dt.datetime]
     answered_at: Mapped[dt.datetime | None]

@@ -172,7 +172,7 @@ def mark_enqueued(call: Call, *, queue: str, queue_sid: str | None) -> None:
 
 def mark_connected(call: Call, *, agent_user_id: int) -> None:
     call.connected_at = utcnow()
-    call.agent_id = agent_user_id
+    call.agent_user_id = agent_user_id
 
 
 def record_queue_result(call: Call, *, result: str, queue_seconds: int | None) -> None:

@@ -17,7 +17,7 @@ async def test_answered_call_reaches_agent_and_ticket(centre: Centre):
     call = await centre.settled(report["sid"])
     assert call.outcome == Outcome.answered
     assert call.queue == "support"
-    assert call.agent_id == agent_user_id
+    assert call.agent_user_id == agent_user_id
     # Twilio's QueueTime: the ring of the agent (a few seconds) plus, on a loaded machine, a
     # round of the wait loop the virtual clock may skip through before the offer lands.
     assert call.wait_seconds is not None and call.wait_seconds <= 40
@@ -76,7 +76,7 @@ async def test_agent_who_rejects_is_skipped_for_the_next(centre: Centre):
     report = await centre.call([{"press": "1"}])
     call = await centre.settled(report["sid"])
     assert call.outcome == Outcome.answered
-    assert call.agent_id == second_user
+    assert call.agent_user_id == second_user
     assert centre.phones[0].offers, "the first agent was offered the call"
     assert centre.phones[1].connected, "the second agent took it"
 
