@@ -27,6 +27,8 @@ R = TypeVar("R")
 
 # Paths whose requests prove themselves another way (Twilio's signature) or change nothing.
 CSRF_EXEMPT_PREFIXES = ("/twilio/",)
+# Served alike to everyone, signed in or not (the app's static files, npm packages).
+PUBLIC_FILES = ("/static/", "/vendor/")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -35,9 +37,12 @@ def current_user() -> User | None:
 
 
 async def _load_user() -> None:
-    """Resolve the caller once per request: a bearer token wins over the cookie."""
+    """Resolve the caller once per request: a bearer token wins over the cookie. Static
+    files and npm packages are the same for everyone: they cost no session lookup."""
     g.user = None
     g.via_token = False
+    if request.path.startswith(PUBLIC_FILES):
+        return
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         g.via_token = True

@@ -148,14 +148,21 @@ async def test_every_refusal_is_the_same_401_page(
         (inactive.email, DEFAULT_PASSWORD),
     ]
 
-    pages = set()
+    pages: set[str] = set()
+    headers: set[tuple[tuple[str, str], ...]] = set()
     for number, (email, password) in enumerate(tries):
         response = await attempt(app.test_client(), email, password, address=f"192.0.2.{number}")
         assert response.status_code == 401, email
         pages.add(without_echoes(await response.get_data(as_text=True)))
+        cookies = sorted(c.split("=", 1)[0] for c in response.headers.getlist("Set-Cookie"))
+        headers.add((("set-cookie names", ",".join(cookies)), *sorted(
+            (name, value) for name, value in response.headers.items()
+            if name.lower() not in ("x-request-id", "set-cookie", "content-length")
+        )))
 
     assert len(pages) == 1
     assert REFUSED in pages.pop()
+    assert len(headers) == 1, "the headers tell the refusals apart"
 
 
 @pytest.mark.settings(login_address_email_attempts=3)

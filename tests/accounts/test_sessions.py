@@ -157,6 +157,15 @@ async def test_loading_the_user_is_one_query(
     assert by_cookie == 1, statements
     assert len(statements) == 2, statements
 
+    statements.clear()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for path in ("/static/app.css", "/vendor/swagger-ui/swagger-ui.css"):
+            assert (await client.get(path)).status_code == 200, path
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert statements == [], "static files cost no session lookup"
+
 
 async def test_a_new_password_signs_out_every_browser(
     app: Quart, db_session: AsyncSession
