@@ -27,7 +27,7 @@ async def incoming_call(
     raw_caller = params.get("From", "")
     caller = phones.to_e164(raw_caller)
     entry = await blocklist.match(session, number=caller, anonymous=phones.is_anonymous(raw_caller))
-    call, _created = await calls.start_inbound(
+    call, _ = await calls.start_inbound(
         session,
         sid=params["CallSid"],
         from_number=caller or raw_caller or "anonymous",

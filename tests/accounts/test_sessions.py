@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from builders import DEFAULT_PASSWORD, make_token, make_user
 from quart import Quart
 from quart.testing import QuartClient
 from sqlalchemy import event, func, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.logins import attempt, sign_out, signed_in_as
@@ -127,6 +130,22 @@ async def test_the_last_request_is_written_at_most_once_a_minute(
     assert (await login_session(db_session, user_id)).last_seen_at > started
 
 
+@contextmanager
+def statements_run(engine: Engine) -> Iterator[list[str]]:
+    """The data statements `engine` runs inside the block (SELECT, INSERT, UPDATE, DELETE)."""
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().split()[0].upper() in {"SELECT", "INSERT", "UPDATE", "DELETE"}:
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
 async def test_loading_the_user_is_one_query(
     app: Quart, client: QuartClient, db_session: AsyncSession
 ) -> None:
@@ -136,34 +155,21 @@ async def test_loading_the_user_is_one_query(
     await attempt(client, user.email)
     await signed_in_as(client)  # the token's and the session's first touches are done
     await app.test_client().get("/api/me", headers={"Authorization": f"Bearer {token}"})
-    statements: list[str] = []
     engine = app.extensions["callcenter"].engine.sync_engine
 
-    def seen(_conn, _cursor, statement: str, *_args) -> None:
-        if statement.lstrip().split()[0].upper() in {"SELECT", "INSERT", "UPDATE", "DELETE"}:
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(engine) as by_cookie:
         assert await signed_in_as(client) == user.email
-        by_cookie = len(statements)
+    with statements_run(engine) as by_token:
         response = await app.test_client().get(
             "/api/me", headers={"Authorization": f"Bearer {token}"}
         )
         assert response.status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    assert len(by_cookie) == 1, by_cookie
+    assert len(by_token) == 1, by_token
 
-    assert by_cookie == 1, statements
-    assert len(statements) == 2, statements
-
-    statements.clear()
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(engine) as statements:
         for path in ("/static/app.css", "/vendor/swagger-ui/swagger-ui.css"):
             assert (await client.get(path)).status_code == 200, path
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert statements == [], "static files cost no session lookup"
 
 

@@ -16,19 +16,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def upgrade() -> None:
+def _resize(old: int, new: int) -> None:
     with op.batch_alter_table("call") as batch:
         for column in ("from_number", "to_number"):
             batch.alter_column(
-                column, existing_type=sa.String(length=64), type_=sa.String(length=255),
+                column, existing_type=sa.String(length=old), type_=sa.String(length=new),
                 existing_nullable=False,
             )
+
+
+def upgrade() -> None:
+    _resize(64, 255)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("call") as batch:
-        for column in ("from_number", "to_number"):
-            batch.alter_column(
-                column, existing_type=sa.String(length=255), type_=sa.String(length=64),
-                existing_nullable=False,
-            )
+    _resize(255, 64)
