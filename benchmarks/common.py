@@ -24,7 +24,7 @@ from callcenter.accounts.models import Role
 from callcenter.blocklist import service as blocklist
 from callcenter.blocklist.models import BlockKind
 from callcenter.db import create_engine, create_sessionmaker, transaction
-from callcenter.routing import service as routing
+from callcenter.routing import agents as routing
 from callcenter.routing.models import Activity
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from quart import Quart, Response, g, request, send_from_directory
 from quart_schema import QuartSchema, hide
+from sqlalchemy.exc import DBAPIError
 
 from callcenter import api, errors, events, jobs, logs, unit_of_work
 from callcenter.accounts import auth
@@ -22,8 +23,9 @@ from callcenter.accounts.admin_views import bp as admin_pages
 from callcenter.accounts.views import api_bp as accounts_api
 from callcenter.accounts.views import pages as accounts_pages
 from callcenter.config import PROJECT_DIR, Settings
-from callcenter.db import create_engine, create_sessionmaker
+from callcenter.db import create_engine, create_sessionmaker, transaction
 from callcenter.flows import build_telephony
+from callcenter.flows import queues as flow_queues
 from callcenter.http import context, security
 from callcenter.http.clients import client_address
 from callcenter.http.health import bp as health
@@ -98,6 +100,13 @@ def create_app(settings: Settings) -> Quart:
 
     @app.before_serving
     async def _connect() -> None:
+        try:
+            async with transaction(sessionmaker) as session:
+                await flow_queues.check(session, flow=telephony.flow)
+        except (DBAPIError, OSError) as error:
+            # Serve anyway: /healthz says the database is down, and `callcenter serve`
+            # checked the flow's queues before starting.
+            log.error("ivr.flow.queues_unchecked", extra={"error": str(error)})
         await bus.start()
 
     @app.after_serving

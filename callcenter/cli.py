@@ -1,4 +1,4 @@
-"""The `callcenter` command: serve, worker, database migrations, users, the demo."""
+"""The `callcenter` command: serve, worker, database migrations, users, queues, the demo."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ from callcenter.accounts import service as accounts
 from callcenter.accounts.models import Role
 from callcenter.config import Settings, SettingsError, load_settings
 from callcenter.db import create_engine, create_sessionmaker, transaction
+from callcenter.flows import queues as flow_queues
 from callcenter.ivr import flow as ivr_flow
+from callcenter.routing import queues
+from callcenter.routing.models import Strategy
 
 T = TypeVar("T")
 
@@ -85,7 +88,8 @@ def serve(host: str, port: int, workers: int) -> None:
     if problem := settings.serving_problem() or asyncio.run(_check_database(settings)):
         _fail(problem)
     try:
-        ivr_flow.load(settings.ivr_flow_path)
+        flow = ivr_flow.load(settings.ivr_flow_path)
+        _with_session(settings, lambda session: flow_queues.check(session, flow=flow))
     except (OSError, ivr_flow.FlowError) as error:
         _fail(f"setting CALLCENTER_IVR_FLOW_PATH: {settings.ivr_flow_path}: {error}")
     config = Config()
@@ -372,3 +376,49 @@ def user_revoke_token(prefix: str) -> None:
     if matches > 1:
         _fail(f"{matches} API tokens start with {prefix}; none revoked")
     click.echo(f"callcenter: revoked API token {prefix}")
+
+
+@main.group()
+def queue() -> None:
+    """Routing queues (also on the admin page and at /api/queues)."""
+
+
+@queue.command("add")
+@click.argument("name")
+@click.option("--expression", default="1==1", help='Which agents serve it: skills HAS "billing"')
+@click.option(
+    "--strategy", type=click.Choice([s.value for s in Strategy]), default=Strategy.longest_idle
+)
+@click.option("--wrapup", "wrapup_seconds", type=click.IntRange(0, 3600), default=30)
+def queue_add(name: str, expression: str, strategy: str, wrapup_seconds: int) -> None:
+    """Add a queue an IVR queue node can send callers to."""
+    settings = _settings()
+
+    async def work(session: Any) -> int:
+        created = await queues.create_queue(
+            session, name=name, expression=expression, strategy=Strategy(strategy),
+            wrapup_seconds=wrapup_seconds,
+        )
+        return created.id
+
+    try:
+        queue_id = _with_session(settings, work)
+    except queues.QueueError as error:
+        _fail(str(error))
+    click.echo(f"callcenter: added queue {name} (id {queue_id})")
+
+
+@queue.command("list")
+def queue_list() -> None:
+    """Every queue with the agents it selects and the tasks waiting in it."""
+    settings = _settings()
+
+    async def work(session: Any) -> list[str]:
+        counts = await queues.counts(session)
+        return [
+            f"{q.name}  {q.strategy.value}  agents {counts[q.id].agents}  waiting "
+            f"{counts[q.id].waiting}  expression {q.expression}"
+            for q in await queues.list_queues(session)
+        ]
+
+    click.echo("\n".join(_with_session(settings, work)) or "no queues")

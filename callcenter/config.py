@@ -60,6 +60,9 @@ class Settings(BaseSettings):
 
     ivr_flow_path: Path = PROJECT_DIR / "ivr" / "default.yaml"
     agent_ring_seconds: int = Field(default=20, ge=5, le=120)
+    # An agent who lets this many offers in a row ring out (or rejects them) is put on a
+    # break with the reason "missed offers", so callers stop ringing an empty desk.
+    missed_offers_limit: int = Field(default=3, ge=1, le=100)
     # A webhook still working after this long answers the caller with the apology instead
     # (Twilio gives up after 15 s, and a caller should never sit in silence that long).
     webhook_deadline_seconds: float = Field(default=4.0, gt=0, le=14)

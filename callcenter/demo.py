@@ -1,10 +1,13 @@
 """`callcenter demo`: the whole contact centre offline, on SQLite and the Twilio emulator.
 
-It starts the app and the emulator on this machine, signs in a few agent bots whose
-softphones answer, and sends a stream of simulated callers through the IVR: callers who
-press keys, who speak, who give up in the queue, and one whose number is blocked. With
-`--calls N --exit` it runs N calls and checks that each ended as expected and that every
-call that got through reached a ticket.
+It starts the app and the emulator on this machine, makes billing, support and urgent
+queues, signs in agent bots with different skills whose softphones answer, and sends
+simulated callers through the IVR: first a rush (four callers for support, then a shop
+that is down, who is served ahead of the support caller still waiting), then a stream of
+callers who press keys, who speak, who give up in the queue, and one whose number is
+blocked. With `--calls N --exit` it runs N calls and checks that each ended as expected,
+that every call that got through reached a ticket, and that the urgent caller in the rush
+was answered before the normal caller who had waited longer.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from callcenter.blocklist import service as blocklist
 from callcenter.blocklist.models import BlockKind
 from callcenter.config import Settings
 from callcenter.db import create_engine, create_sessionmaker, transaction
-from callcenter.routing import service as routing
-from callcenter.routing.models import Activity
+from callcenter.routing import agents as routing
+from callcenter.routing import queues
+from callcenter.routing.models import Activity, Strategy, Task
 from callcenter.telephony.models import Call, Outcome
 from callcenter.tickets.models import TicketEvent
 from callcenter.worker import build_huey
@@ -55,10 +59,17 @@ class Scenario:
     from_number: str | None = None
 
 
+SUPPORT = Scenario("presses 2 for support", ({"press": "2"},), Outcome.answered)
+URGENT = Scenario("presses 9: shop is down", ({"press": "9"},), Outcome.answered)
+# The rush that opens the demo: more support callers than support agents, then an urgent
+# one, close together, so the urgent caller waits behind a normal one and must go first.
+RUSH = (SUPPORT, SUPPORT, SUPPORT, SUPPORT, URGENT)
+RUSH_INTERVAL = 0.4
+
 SCENARIOS = (
-    Scenario("presses 2 for support", ({"press": "2"},), Outcome.answered),
+    SUPPORT,
     Scenario("says 'billing'", ({"say": "billing"},), Outcome.answered),
-    Scenario("presses 9: shop is down", ({"press": "9"},), Outcome.answered),
+    URGENT,
     Scenario(
         "hangs up while queued", ({"press": "1"}, {"wait": 1}, {"hangup": True}), Outcome.abandoned
     ),
@@ -85,14 +96,36 @@ class Placed:
         return self.landed
 
 
+# The demo's queues: (name, who serves it, strategy, description).
+QUEUES = (
+    ("billing", 'skills HAS "billing"', Strategy.longest_idle, "Orders, invoices, refunds"),
+    ("support", 'skills HAS "support"', Strategy.fewest_calls, "Technical questions"),
+    ("urgent", 'skills HAS "support"', Strategy.ring_all, "Shops that are down: ring everyone"),
+)
+# Agent bots' skills, in turn: three can take support, two billing.
+SKILLS = (
+    {"support": 3, "billing": 1},
+    {"support": 2},
+    {"billing": 3},
+    {"billing": 2, "support": 1},
+)
+WRAPUP_SECONDS = 2
+
+
 async def _seed(settings: Settings, *, agents: int) -> tuple[str, list[str]]:
-    """A fresh database with an admin, a supervisor, agents and one blocked number."""
+    """A fresh database with an admin, a supervisor, queues, agents with skills and one
+    blocked number."""
     migrate.upgrade(settings.database_url)
     password = secrets.token_urlsafe(9)
     engine = create_engine(settings.database_url)
     identities: list[str] = []
     try:
         async with transaction(create_sessionmaker(engine)) as session:
+            for name, expression, strategy, description in QUEUES:
+                await queues.create_queue(
+                    session, name=name, expression=expression, strategy=strategy,
+                    description=description, wrapup_seconds=WRAPUP_SECONDS,
+                )
             await accounts.create_user(
                 session,
                 email="admin@example.com",
@@ -116,6 +149,10 @@ async def _seed(settings: Settings, *, agents: int) -> tuple[str, list[str]]:
                     name=f"Agent {index}",
                 )
                 agent = await routing.agent_for_user(session, user=user)
+                await routing.update_profile(
+                    session, agent=agent, skills=SKILLS[(index - 1) % len(SKILLS)],
+                    languages=["en"] if index % 2 else ["en", "ru"],
+                )
                 await routing.set_activity(session, agent=agent, activity=Activity.available)
                 identities.append(agent.client_identity)
             await blocklist.add(
@@ -217,7 +254,7 @@ async def run_demo(
         if not exit_after:
             await asyncio.Event().wait()  # serve until interrupted
         await _settle(settings, placed, wait=30)
-        return _report(placed)
+        return _report(placed, urgent_first=await _urgent_went_first(settings, placed))
     finally:
         for phone in phones:
             await phone.close()
@@ -265,7 +302,8 @@ async def _call_stream(
     waits: list[asyncio.Task[None]] = []
     numbers = itertools.count(1) if calls is None else range(1, calls + 1)
     for number in numbers:
-        scenario = SCENARIOS[(number - 1) % len(SCENARIOS)]
+        rush = number <= len(RUSH)
+        scenario = RUSH[number - 1] if rush else SCENARIOS[(number - 1) % len(SCENARIOS)]
         caller = scenario.from_number or f"+1415555{number % 10000:04d}"
         sid = await control.place_call(
             from_=caller, to=SUPPORT_NUMBER, script=list(scenario.script)
@@ -273,7 +311,7 @@ async def _call_stream(
         item = Placed(number, scenario, sid)
         placed.append(item)
         waits.append(asyncio.create_task(_await_end(control, item)))
-        await asyncio.sleep(interval)
+        await asyncio.sleep(RUSH_INTERVAL if rush else interval)
     await asyncio.gather(*waits)
     return placed
 
@@ -301,7 +339,31 @@ def _print_banner(base_url: str, emulator_url: str, password: str, agents: int) 
     )
 
 
-def _report(placed: list[Placed]) -> int:
+async def _urgent_went_first(settings: Settings, placed: list[Placed]) -> bool | None:
+    """Whether the rush's urgent caller was answered before the support caller who entered
+    the line ahead of them (None when the rush was not placed in full)."""
+    if len(placed) < len(RUSH):
+        return None
+    normal, urgent = placed[len(RUSH) - 2], placed[len(RUSH) - 1]
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            found = {}
+            for item in (normal, urgent):
+                found[item.sid] = await session.scalar(
+                    select(Task).join(Call, Call.id == Task.call_id).where(Call.sid == item.sid)
+                )
+    finally:
+        await engine.dispose()
+    first, second = found[normal.sid], found[urgent.sid]
+    if first is None or second is None or second.assigned_at is None:
+        return False
+    return first.entered_at < second.entered_at and (
+        first.assigned_at is None or second.assigned_at < first.assigned_at
+    )
+
+
+def _report(placed: list[Placed], *, urgent_first: bool | None) -> int:
     click.echo("\n  #  caller                            expected   recorded   on a ticket")
     for item in placed:
         mark = "ok " if item.ok else "BAD"
@@ -311,10 +373,16 @@ def _report(placed: list[Placed]) -> int:
         )
     good = sum(item.ok for item in placed)
     click.echo(f"\n{good} of {len(placed)} calls ended as expected")
-    return 0 if good == len(placed) else 1
+    if urgent_first is not None:
+        click.echo(
+            "the urgent caller was answered ahead of the support caller waiting before them"
+            if urgent_first
+            else "BAD: the urgent caller was not answered ahead of the waiting support caller"
+        )
+    return 0 if good == len(placed) and urgent_first is not False else 1
 
 
 def configure_quiet_logs() -> None:
     """The demo prints its own story; the app's request log would drown it."""
-    for name in ("callcenter", "hypercorn.error", "twilio_emulator"):
+    for name in ("callcenter", "hypercorn.error", "twilio_emulator", "huey"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -5,12 +5,21 @@ from callcenter.audit.models import AuditEntry
 from callcenter.blocklist.models import BlocklistEntry
 from callcenter.customers.models import Customer, Identity
 from callcenter.db import Base
-from callcenter.routing.models import Agent, Reservation
+from callcenter.routing.models import (
+    Agent,
+    AgentStateLog,
+    QueueMember,
+    Reservation,
+    Task,
+    TaskQueue,
+    Workflow,
+)
 from callcenter.telephony.models import Call, CallEvent
 from callcenter.tickets.models import Ticket, TicketEvent
 
 __all__ = [
     "Agent",
+    "AgentStateLog",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -20,8 +29,12 @@ __all__ = [
     "Customer",
     "Identity",
     "LoginSession",
+    "QueueMember",
     "Reservation",
+    "Task",
+    "TaskQueue",
     "Ticket",
     "TicketEvent",
     "User",
+    "Workflow",
 ]

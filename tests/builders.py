@@ -14,6 +14,7 @@ import functools
 import hashlib
 import itertools
 import re
+from typing import Any
 
 from quart import Response
 from quart.testing import QuartClient
@@ -24,6 +25,17 @@ from callcenter.accounts import passwords
 from callcenter.accounts import service as accounts
 from callcenter.accounts.models import ApiToken, Role, User
 from callcenter.db import utcnow
+from callcenter.routing import agents, queues, tasks
+from callcenter.routing.models import (
+    Activity,
+    Agent,
+    Reservation,
+    Task,
+    TaskChannel,
+    TaskQueue,
+)
+from callcenter.telephony import service as calls
+from callcenter.telephony.models import Call
 
 DEFAULT_PASSWORD = "correct horse battery"
 
@@ -94,3 +106,58 @@ async def sign_in(
     if next:
         form["next"] = next
     return await client.post("/login", form=form)
+
+
+async def make_queue(session: AsyncSession, *, name: str = "support", **fields: Any) -> TaskQueue:
+    """The queue named `name` (made, open to every agent with no wrap-up, if missing)."""
+    found = await queues.queue_named(session, name=name)
+    if found is not None:
+        return await queues.update_queue(session, queue=found, **fields) if fields else found
+    fields.setdefault("wrapup_seconds", 0)
+    return await queues.create_queue(session, name=name, **fields)
+
+
+async def make_agent(
+    session: AsyncSession,
+    *,
+    skills: dict[str, int] | None = None,
+    languages: list[str] | None = None,
+    available: bool = True,
+) -> Agent:
+    """An agent (with a user of their own), available unless told otherwise."""
+    agent = await agents.agent_for_user(session, user=await make_user(session))
+    if skills is not None or languages is not None:
+        await agents.update_profile(session, agent=agent, skills=skills, languages=languages)
+    if available:
+        await agents.set_activity(session, agent=agent, activity=Activity.available)
+    return agent
+
+
+async def waiting_call(
+    session: AsyncSession,
+    *,
+    sid: str = "CA" + "1" * 32,
+    queue: str = "support",
+    priority: int = 0,
+    entered_at: dt.datetime | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> tuple[Call, Task]:
+    """A caller waiting in `queue`, as the first round of their wait loop leaves them."""
+    call, _ = await calls.start_inbound(
+        session, sid=sid, from_number="+14155550100", to_number="+15005550006"
+    )
+    task = await tasks.create_task(
+        session, channel=TaskChannel.voice, queue=await make_queue(session, name=queue),
+        priority=priority, call_id=call.id, entered_at=entered_at, attributes=attributes,
+    )
+    task.twilio_queue_sid = "QU" + "0" * 32
+    await session.flush()
+    return call, task
+
+
+async def make_offer(session: AsyncSession, *, task: Task, agent: Agent) -> Reservation:
+    """A ringing offer of `task` to `agent` (claimed as routing would)."""
+    assert await agents.claim(session, agent_id=agent.id, task_id=task.id)
+    reservation = await tasks.create_reservation(session, task=task, agent_id=agent.id)
+    await session.refresh(agent)
+    return reservation

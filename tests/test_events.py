@@ -59,7 +59,7 @@ async def test_a_call_and_an_agent_are_heard_once_committed(
         )
         assert went.status_code == 200
         changed = await _next_named(heard, "routing.agent.state_changed")
-        assert changed.data["activity"] == "available"
+        assert (changed.data["kind"], changed.data["state"]) == ("activity", "available")
         assert changed.data["agent_id"] == (await went.get_json())["id"]
 
 

@@ -3,12 +3,13 @@
 - `inbound`: the caller's side (blocklist, IVR, the queue, voicemail, status callbacks);
 - `offers`: the agent's side (offering waiting calls, answering, the agent's leg);
 - `landing`: putting a finished call on its customer's ticket;
+- `queues`: the IVR flow's queues as routing knows them (checked when the flow loads);
 - `reconcile`: the worker's safety net for webhooks Twilio never delivered.
 
 Functions that talk to Twilio's REST API open their own short transactions and never
 hold one across the REST call: Twilio may call us back before it answers, and that
 request must not wait on our lock. Every flow that reads and then changes a call locks
-the call's row first, then its reservation, always in that order.
+the call's row first, then its task, then the task's reservations, always in that order.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Telephony:
     gateway: TwilioGateway
     sessionmaker: async_sessionmaker[AsyncSession]
     agent_ring_seconds: int = 20
+    missed_offers_limit: int = 3
     # The caller id agents' phones show when the customer's own number cannot be used.
     caller_id: str | None = None
     # One dispatch pass at a time per process; a request for another while one runs is
@@ -43,11 +45,6 @@ class Telephony:
     dispatch_again: bool = False
     # Timers for the worker (an offer that must time out); None where nothing may queue.
     jobs: JobQueue | None = None
-
-
-# Marks a caller we told to <Leave> until Twilio's Enqueue action reports the real result,
-# so no agent is offered a caller on their way to voicemail.
-LEAVING = "leaving"
 
 
 @dataclass(frozen=True)
@@ -72,6 +69,7 @@ def build_telephony(
         gateway=gateway,
         sessionmaker=sessionmaker,
         agent_ring_seconds=settings.agent_ring_seconds,
+        missed_offers_limit=settings.missed_offers_limit,
         caller_id=settings.twilio_phone_number,
         jobs=jobs,
     )

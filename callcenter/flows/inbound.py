@@ -10,12 +10,14 @@ from twilio.twiml.voice_response import VoiceResponse
 from callcenter.blocklist import service as blocklist
 from callcenter.customers import phones
 from callcenter.customers import service as customers
-from callcenter.flows import LEAVING, Hangup, Telephony, as_int, landing, offers
+from callcenter.db import utcnow
+from callcenter.flows import Hangup, Telephony, as_int, landing, offers
 from callcenter.ivr import render
 from callcenter.ivr.flow import MenuNode, QueueNode, VoicemailNode
-from callcenter.routing import service as routing
+from callcenter.routing import queues, tasks
+from callcenter.routing.models import Task, TaskChannel, TaskQueue, TaskStatus
 from callcenter.telephony import service as calls
-from callcenter.telephony.models import Outcome
+from callcenter.telephony.models import Call, Outcome
 
 log = logging.getLogger("callcenter.flows")
 
@@ -52,7 +54,7 @@ async def incoming_call(
         return response
     log.info("telephony.call.incoming", extra={"call_sid": call.sid})
     return render.render(
-        tel.flow, tel.flow.start, tel.urls, queue_open=await routing.agents_online(session) > 0
+        tel.flow, tel.flow.start, tel.urls, staffed=await queues.staffed_names(session)
     )
 
 
@@ -63,17 +65,17 @@ async def menu_choice(
 
     A node gone from the flow (edited mid-call) starts the caller over rather than drop them.
     """
-    queue_open = await routing.agents_online(session) > 0
+    staffed = await queues.staffed_names(session)
     node = tel.flow.nodes.get(node_id)
     if not isinstance(node, MenuNode):
-        return render.render(tel.flow, tel.flow.start, tel.urls, queue_open=queue_open)
+        return render.render(tel.flow, tel.flow.start, tel.urls, staffed=staffed)
     digits = params.get("Digits", "").strip()
     speech = params.get("SpeechResult", "").strip()
     option = render.choose(node, digits=digits, speech=speech)
     if option is not None:
-        return render.render(tel.flow, option.next, tel.urls, queue_open=queue_open)
+        return render.render(tel.flow, option.next, tel.urls, staffed=staffed)
     if attempt >= node.attempts:
-        return render.render(tel.flow, node.no_input, tel.urls, queue_open=queue_open)
+        return render.render(tel.flow, node.no_input, tel.urls, staffed=staffed)
     response = VoiceResponse()
     if digits or speech:
         render.say(response, tel.flow, node.invalid)
@@ -82,30 +84,117 @@ async def menu_choice(
 
 async def queue_wait(
     session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str
-) -> tuple[VoiceResponse, Hangup | None]:
-    """One round of the wait loop: note the caller is queued, tell them where they stand.
+) -> tuple[VoiceResponse, list[Hangup]]:
+    """One round of the wait loop: the caller's task made on the first, then where they
+    stand in line and how long it may take.
 
-    A caller whose wait passed the node's limit, or who waits while nobody is signed in,
-    leaves the queue for the node's `no_agents` step (voicemail by default), unless an
-    agent is being rung for them right now. Returns an agent leg to hang up, if any.
+    A caller leaves the line (TwiML `<Leave>`) for the node's `no_agents` step when nobody
+    staffs the queue or their wait passed the node's limit; a full queue or one whose
+    maximum wait has passed sends them to its overflow target (another queue, keeping
+    their age, or voicemail). Never while an agent is being rung for them. Returns agent
+    legs to hang up (offers that went stale).
     """
     node = tel.flow.nodes.get(node_id)
     call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
     response = VoiceResponse()
     if not isinstance(node, QueueNode) or call is None:
         response.leave()
-        return response, None
-    first = call.enqueued_at is None
-    calls.mark_enqueued(call, queue=node.queue, queue_sid=params.get("QueueSid"))
-    hangup = await offers.withdraw_if_stale(session, tel, call=call)
-    give_up = (as_int(params.get("QueueTime")) or 0) >= node.max_wait
-    give_up = give_up or await routing.agents_online(session) == 0
-    if give_up and await routing.open_reservation(session, call_id=call.id) is None:
-        call.queue_result = LEAVING
+        return response, []
+    task = await tasks.voice_task(session, call_id=call.id, lock=True)
+    first = task is None
+    if task is None:
+        task = await _enter_queue(session, call=call, node=node)
+    if task is None:
         response.leave()
-        return response, hangup
-    position = as_int(params.get("QueuePosition")) or 0
-    return render.wait_message(tel.flow, node, position=position, first=first), hangup
+        return response, []
+    if params.get("QueueSid") and not task.twilio_queue_sid:
+        task.twilio_queue_sid = params["QueueSid"]
+    hangups = await offers.withdraw_if_stale(session, tel, task=task, call=call)
+    if task.leaving is None and task.status == TaskStatus.pending:
+        leaving = await _limits(session, task=task, node=node, params=params)
+        if leaving is not None:
+            task.leaving = leaving
+            log.info("routing.task.leaving", extra={"task_id": task.id, "why": leaving})
+    if task.leaving is not None:
+        response.leave()
+        return response, hangups
+    assert task.queue_id is not None
+    place = await tasks.position(session, task=task)
+    staffing = await queues.staffing_count(session, queue_id=task.queue_id)
+    estimate = await tasks.estimated_wait(
+        session, queue_id=task.queue_id, position=place, agents_staffing=staffing
+    )
+    message = render.wait_message(
+        tel.flow, node, position=place, first=first, estimate=estimate
+    )
+    return message, hangups
+
+
+async def _enter_queue(session: AsyncSession, *, call: Call, node: QueueNode) -> Task | None:
+    """The caller's task, in the node's queue with the node's priority and requirements;
+    straight to the queue's overflow target when it is full. None if the queue is gone
+    (the caller is sent on to `no_agents` rather than wait in a line nobody serves)."""
+    queue = await queues.queue_named(session, name=node.queue)
+    if queue is None:
+        log.error("routing.queue.missing", extra={"queue": node.queue, "node": node.queue})
+        return None
+    attributes: dict[str, object] = {"from": call.from_number, "customer_id": call.customer_id}
+    if node.skills:
+        attributes["required_skills"] = list(node.skills)
+    if node.language:
+        attributes["language"] = node.language
+    if node.ticket_priority:
+        attributes["ticket_priority"] = node.ticket_priority
+    full = queue.max_size is not None and (
+        await tasks.waiting_in(session, queue_id=queue.id) >= queue.max_size
+    )
+    task = await tasks.create_task(
+        session, channel=TaskChannel.voice, queue=queue, priority=node.priority,
+        attributes=attributes, call_id=call.id,
+    )
+    if full:
+        await _overflow(session, task=task, queue=queue, why="full")
+    return task
+
+
+async def _limits(
+    session: AsyncSession, *, task: Task, node: QueueNode, params: dict[str, str]
+) -> str | None:
+    """Why a waiting caller must leave the line now, or None. Moves them to an overflow
+    queue (keeping their age) when that is where their queue sends them."""
+    assert task.queue_id is not None
+    queue = await queues.get_queue(session, queue_id=task.queue_id)
+    assert queue is not None
+    in_queue = (utcnow() - task.step_started_at).total_seconds()
+    if queue.max_wait_seconds is not None and in_queue >= queue.max_wait_seconds:
+        leaving = await _overflow(session, task=task, queue=queue, why="max-wait")
+        if leaving is not None:
+            return leaving
+        queue = await queues.get_queue(session, queue_id=task.queue_id)
+        assert queue is not None
+    if (as_int(params.get("QueueTime")) or 0) >= node.max_wait:
+        return NO_AGENTS
+    if not await queues.staffing_count(session, queue_id=queue.id):
+        return NO_AGENTS
+    return None
+
+
+NO_AGENTS = "no-agents"
+OVERFLOW = "overflow"
+
+
+async def _overflow(session: AsyncSession, *, task: Task, queue: TaskQueue, why: str) -> str | None:
+    """Send a task to its queue's overflow target: another queue (the task keeps its age
+    and is routed there from now), or voicemail (returns the reason to leave the line)."""
+    target = await queues.queue_named(session, name=queue.overflow) if queue.overflow else None
+    log.info(
+        "routing.task.overflow",
+        extra={"task_id": task.id, "queue": queue.name, "why": why, "to": queue.overflow},
+    )
+    if target is None:
+        return OVERFLOW
+    await tasks.move(session, task=task, queue=target, reason=f"overflow: {why}")
+    return None
 
 
 def keep_waiting() -> VoiceResponse:
@@ -118,28 +207,44 @@ def keep_waiting() -> VoiceResponse:
 
 async def queue_result(
     session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str
-) -> tuple[VoiceResponse, Hangup | None]:
-    """The caller's Enqueue ended (Twilio's QueueResult). Returns the TwiML and a leg to end."""
+) -> tuple[VoiceResponse, list[Hangup]]:
+    """The caller's Enqueue ended (Twilio's QueueResult). Returns the TwiML and legs to end."""
     result = params.get("QueueResult", "")
     call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
     node = tel.flow.nodes.get(node_id)
     response = VoiceResponse()
     if call is None:
         response.hangup()
-        return response, None
-    calls.record_queue_result(call, result=result, queue_seconds=as_int(params.get("QueueTime")))
+        return response, []
+    task = await tasks.voice_task(session, call_id=call.id, lock=True)
+    if task is not None:
+        tasks.record_queue_result(
+            task, result=result, queue_seconds=as_int(params.get("QueueTime"))
+        )
     if result in ("bridged", "redirected"):
-        return response, None
-    hangup = await offers.withdraw(session, call=call)
+        return response, []
     if result == "hangup":
+        hangups = await offers.withdraw(session, call=call, reason="abandoned")
         call.outcome = Outcome.abandoned
         log.info("routing.call.abandoned", extra={"call_sid": call.sid})
         await landing.land_on_ticket(session, call=call)
-        return response, hangup
+        return response, hangups
+    why = (task.leaving if task is not None else None) or NO_AGENTS
+    hangups = await offers.withdraw(session, call=call, reason=why)
     if isinstance(node, QueueNode):
-        return render.render(tel.flow, node.no_agents, tel.urls), hangup
+        return render.render(tel.flow, _after_queue(tel, node, why), tel.urls), hangups
     response.hangup()
-    return response, hangup
+    return response, hangups
+
+
+def _after_queue(tel: Telephony, node: QueueNode, why: str) -> str:
+    """Where a caller who left the line goes: voicemail for an overflow to voicemail (the
+    node's `no_agents` if it is one, else the flow's first voicemail), else `no_agents`."""
+    if why == OVERFLOW and not isinstance(tel.flow.nodes[node.no_agents], VoicemailNode):
+        for node_id, other in tel.flow.nodes.items():
+            if isinstance(other, VoicemailNode):
+                return node_id
+    return node.no_agents
 
 
 async def voicemail_recorded(
@@ -166,8 +271,8 @@ async def recording_ready(session: AsyncSession, *, params: dict[str, str]) -> N
         call.recording_url = params.get("RecordingUrl") or call.recording_url
 
 
-async def call_status(session: AsyncSession, *, params: dict[str, str]) -> Hangup | None:
-    """A status callback for a caller's call. Returns an agent leg to end, if any.
+async def call_status(session: AsyncSession, *, params: dict[str, str]) -> list[Hangup]:
+    """A status callback for a caller's call. Returns agent legs to end.
 
     Stored once, applied only if it moves the call forward; a final status withdraws any
     offer still open for the caller and lands the call on the customer's ticket.
@@ -180,10 +285,10 @@ async def call_status(session: AsyncSession, *, params: dict[str, str]) -> Hangu
     call is never landed, so the callback leaves landing a call it made to that webhook).
     """
     if not await calls.record_callback(session, params=params):
-        return None
+        return []
     status = calls.parse_status(params.get("CallStatus", ""))
     if status is None:
-        return None
+        return []
     call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
     made_here = call is None
     if call is None:
@@ -202,8 +307,11 @@ async def call_status(session: AsyncSession, *, params: dict[str, str]) -> Hangu
         duration=as_int(params.get("CallDuration")),
     )
     if not changed or not call.status.is_final or made_here:
-        return None
-    hangup = await offers.withdraw(session, call=call)
+        return []
+    task = await tasks.voice_task(session, call_id=call.id)
+    if task is not None and call.connected_at is None and call.outcome == Outcome.left_in_ivr:
+        call.outcome = Outcome.abandoned  # they hung up waiting in line, not in the menu
+    hangups = await offers.withdraw(session, call=call, reason="abandoned")
     log.info("telephony.call.ended", extra={"call_sid": call.sid, "outcome": call.outcome})
     await landing.land_on_ticket(session, call=call)
-    return hangup
+    return hangups

@@ -6,12 +6,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.accounts import service as accounts
 from callcenter.customers import service as customers
-from callcenter.flows import LEAVING
-from callcenter.routing import service as routing
-from callcenter.routing.models import ReservationStatus
+from callcenter.routing import queues, tasks
+from callcenter.routing.models import Task
 from callcenter.telephony.models import Call, Outcome
 from callcenter.tickets import service as tickets
-from callcenter.tickets.models import Channel, TicketEventKind
+from callcenter.tickets.models import Channel, TicketEventKind, TicketPriority
 
 
 async def land_on_ticket(session: AsyncSession, *, call: Call, force: bool = False) -> None:
@@ -24,42 +23,48 @@ async def land_on_ticket(session: AsyncSession, *, call: Call, force: bool = Fal
     """
     if call.outcome == Outcome.blocked or not call.status.is_final:
         return
-    if not force:
-        if call.enqueued_at is not None and call.queue_result in (None, LEAVING):
+    task = await tasks.voice_task(session, call_id=call.id)
+    if not force and task is not None:
+        if task.twilio_queue_sid is not None and task.queue_result is None:
             return
-        reservation = await routing.open_reservation(session, call_id=call.id)
-        if reservation is not None and reservation.status == ReservationStatus.accepted:
+        if await tasks.accepted_reservation(session, task_id=task.id) is not None:
             return
     if call.customer_id is None:
         call.customer_id = (await customers.create_anonymous(session)).id
     agent = await accounts.get(session, user_id=call.agent_user_id) if call.agent_user_id else None
+    queue = None
+    if task is not None and task.queue_id is not None:
+        queue = await queues.get_queue(session, queue_id=task.queue_id)
     voicemail = call.outcome == Outcome.voicemail
+    priority = (task.attributes or {}).get("ticket_priority") if task else None
     await tickets.add_contact(
         session,
         customer_id=call.customer_id,
         channel=Channel.phone,
         kind=TicketEventKind.voicemail if voicemail else TicketEventKind.call,
         subject=f"{'Voicemail' if voicemail else 'Call'} from {call.from_number}",
-        body=summary(call, agent.email if agent else None),
+        body=summary(call, queue.name if queue else None, task, agent.email if agent else None),
         call_id=call.id,
+        priority=TicketPriority(priority) if priority else None,
         data={
             "call_sid": call.sid,
             "outcome": call.outcome,
-            "queue": call.queue,
-            "wait_seconds": call.wait_seconds,
+            "queue": queue.name if queue else None,
+            "priority": task.priority if task else None,
+            "wait_seconds": task.wait_seconds if task else None,
             "talk_seconds": call.talk_seconds,
             "recording_url": call.recording_url,
         },
     )
 
 
-def summary(call: Call, agent_email: str | None) -> str:
+def summary(call: Call, queue: str | None, task: Task | None, agent_email: str | None) -> str:
     """One line for the ticket's timeline: where the call went and how it ended."""
     parts = [f"Inbound call from {call.from_number}"]
-    if call.queue:
-        parts.append(f"queue {call.queue}")
-    if call.wait_seconds is not None:
-        parts.append(f"waited {call.wait_seconds} s")
+    if queue:
+        parts.append(f"queue {queue}")
+    if task is not None and task.wait_seconds is not None:
+        parts.append(f"waited {task.wait_seconds} s")
     if agent_email:
         parts.append(f"answered by {agent_email}, talked {call.talk_seconds or 0} s")
     else:

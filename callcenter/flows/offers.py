@@ -1,15 +1,17 @@
-"""The agent's side: offering waiting calls, the agent answering, the agent's leg ending.
+"""The agent's side: offering waiting tasks, the agent answering, the agent's leg ending.
 
-An offer is a reservation: the longest-idle free agent is claimed, their softphone rung
-through Twilio's REST API, and the reservation follows the agent's leg to its end. The
-caller meets the agent in a conference named after the call, so hold, transfer and
-supervisor monitoring can follow, and so the caller the agent meets is the one offered.
+An offer is a reservation: the queue's strategy picks a free agent who suits the task (or,
+for ring-all, every one), their softphone is rung through Twilio's REST API, and the
+reservation follows the agent's leg to its end. The caller meets the agent in a
+conference named after the call, so hold, transfer and supervisor monitoring can follow,
+and so the caller the agent meets is the one offered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.twiml.voice_response import Dial, VoiceResponse
@@ -19,8 +21,13 @@ from callcenter.customers import phones
 from callcenter.db import transaction, utcnow
 from callcenter.flows import Hangup, Telephony, as_int, landing
 from callcenter.ivr import render
-from callcenter.routing import service as routing
-from callcenter.routing.models import Reservation, ReservationStatus
+from callcenter.routing import agents, decisions, queues, tasks
+from callcenter.routing.models import (
+    Reservation,
+    ReservationStatus,
+    Task,
+    TaskStatus,
+)
 from callcenter.telephony import service as calls
 from callcenter.telephony.gateway import GatewayError
 from callcenter.telephony.models import Call, CallStatus
@@ -30,36 +37,59 @@ log = logging.getLogger("callcenter.flows")
 # How long past the ring timeout a ringing offer may stay open before it is presumed lost
 # (the agent was never rung, or Twilio's callback about it never came).
 RING_GRACE = dt.timedelta(seconds=30)
+# How many waiting tasks one dispatch pass looks at (the rest wait for the next pass).
+PASS_LIMIT = 200
 
 _OFFER_END = {
     "busy": ReservationStatus.rejected,
-    "failed": ReservationStatus.rejected,
+    "failed": ReservationStatus.failed,
     "no-answer": ReservationStatus.timeout,
     "canceled": ReservationStatus.canceled,
 }
+# Offer ends that count against the agent (they were rung and did not take it).
+_MISSED = {ReservationStatus.rejected, ReservationStatus.timeout}
 
 
-async def _locked(
-    session: AsyncSession, *, reservation_id: int
-) -> tuple[Reservation | None, Call | None]:
-    """A reservation and its call: the call's row locked first (the order every flow takes
-    locks in), then the reservation re-read under that lock."""
-    reservation = await routing.get_reservation(session, reservation_id=reservation_id)
+@dataclass(frozen=True)
+class Locked:
+    """A reservation with its task and call, locked in the order every flow takes."""
+
+    reservation: Reservation
+    task: Task
+    call: Call | None
+
+
+async def _locked(session: AsyncSession, *, reservation_id: int) -> Locked | None:
+    reservation = await tasks.get_reservation(session, reservation_id=reservation_id)
     if reservation is None:
-        return None, None
-    call = await calls.get(session, call_id=reservation.call_id, lock=True)
+        return None
+    task = await tasks.get_task(session, task_id=reservation.task_id)
+    assert task is not None
+    call = await calls.get(session, call_id=task.call_id, lock=True) if task.call_id else None
+    task = await tasks.get_task(session, task_id=task.id, lock=True)
+    assert task is not None
     await session.refresh(reservation)
-    return reservation, call
+    return Locked(reservation, task, call)
 
 
 # --- making offers -------------------------------------------------------------------------
 
 
-async def dispatch(tel: Telephony) -> int:
-    """Offer waiting calls, oldest first, to the longest-idle free agents. Returns offers made.
+@dataclass(frozen=True)
+class Ring:
+    """An agent to ring once the claim has committed."""
 
-    Safe to run anywhere, any time, on any instance: each call is offered in a transaction
-    of its own that locks just that call (skipping one another instance holds), and an
+    reservation_id: int
+    identity: str
+    caller_id: str
+
+
+async def dispatch(tel: Telephony) -> int:
+    """Offer waiting tasks, highest priority then oldest first, to the agents the queues'
+    strategies choose. Returns how many agents were rung.
+
+    Safe to run anywhere, any time, on any instance: each task is offered in a transaction
+    of its own that locks just that task (skipping one another instance holds), and an
     agent is claimed with one conditional UPDATE. Within a process, a call while a pass is
     running asks that pass to run once more instead of starting another.
     """
@@ -77,79 +107,89 @@ async def dispatch(tel: Telephony) -> int:
 
 async def _dispatch_pass(tel: Telephony) -> int:
     async with transaction(tel.sessionmaker) as session:
-        if not await routing.any_available(session):
+        if not await agents.anyone_free(session):
             return 0
-        waiting = [call.id for call in await calls.waiting_calls(session)]
+        waiting = await tasks.waiting_ids(session, limit=PASS_LIMIT)
     made = 0
-    for call_id in waiting:
+    for task_id in waiting:
         async with transaction(tel.sessionmaker) as session:
-            offer = await _reserve(session, tel, call_id=call_id)
-            if offer is None and not await routing.any_available(session):
-                break  # nobody left to offer to: the rest of the queue keeps waiting
-        if offer is None:
-            continue
-        made += 1
-        if not await _ring(tel, *offer):
-            # That agent is excluded for that call now: look at the queue once more.
-            tel.dispatch_again = True
+            rings = await _reserve(session, tel, task_id=task_id)
+            nobody_left = not rings and not await agents.anyone_free(session)
+        for ring in rings:
+            made += 1
+            if not await _ring(tel, ring):
+                tel.dispatch_again = True  # that agent is excluded now: look once more
+        if nobody_left:
+            break  # the rest of the line keeps waiting
     return made
 
 
-async def _reserve(
-    session: AsyncSession, tel: Telephony, *, call_id: int
-) -> tuple[int, str, str] | None:
-    """Claim an agent for one waiting call: (reservation id, identity, caller id), or None
-    when the call no longer waits, has an offer out, or no agent can take it."""
-    call = await calls.lock_waiting(session, call_id=call_id)
-    if call is None or await routing.open_reservation(session, call_id=call.id) is not None:
-        return None
-    declined = await routing.agents_who_declined(session, call_id=call.id)
-    agent = await routing.claim_longest_idle(session, exclude=declined)
-    if agent is None:
-        return None
-    reservation = await routing.create_reservation(session, call_id=call.id, agent=agent)
-    caller_id = call.from_number if phones.to_e164(call.from_number) else tel.caller_id
-    return reservation.id, agent.client_identity, caller_id or "anonymous"
+async def _reserve(session: AsyncSession, tel: Telephony, *, task_id: int) -> list[Ring]:
+    """Claim agents for one waiting task; empty when it no longer waits, its caller has
+    gone, or nobody suitable is free."""
+    task = await tasks.lock_waiting(session, task_id=task_id)
+    if task is None or task.queue_id is None:
+        return []
+    call = await calls.get(session, call_id=task.call_id) if task.call_id else None
+    if call is not None and (call.status.is_final or call.outcome is not None):
+        return []
+    queue = await queues.get_queue(session, queue_id=task.queue_id)
+    assert queue is not None
+    declined = await tasks.agents_who_declined(session, task_id=task.id)
+    chosen = await decisions.choose(session, task=task, queue=queue, exclude=declined)
+    if not chosen:
+        return []
+    caller_id = tel.caller_id
+    if call is not None and phones.to_e164(call.from_number):
+        caller_id = call.from_number
+    rings = []
+    for agent_id in chosen:
+        reservation = await tasks.create_reservation(session, task=task, agent_id=agent_id)
+        agent = await agents.get_agent(session, agent_id=agent_id)
+        assert agent is not None
+        rings.append(Ring(reservation.id, agent.client_identity, caller_id or "anonymous"))
+    return rings
 
 
-async def _ring(tel: Telephony, reservation_id: int, identity: str, caller_id: str) -> bool:
+async def _ring(tel: Telephony, ring: Ring) -> bool:
     """Ring the agent's softphone. False when that failed (the offer is closed as failed)."""
     try:
         outbound = await tel.gateway.call_client(
-            identity=identity,
-            caller_id=caller_id,
-            url=tel.urls.agent_answer(reservation_id),
-            status_callback=tel.urls.agent_status(reservation_id),
+            identity=ring.identity,
+            caller_id=ring.caller_id,
+            url=tel.urls.agent_answer(ring.reservation_id),
+            status_callback=tel.urls.agent_status(ring.reservation_id),
             ring_seconds=tel.agent_ring_seconds,
         )
     except Exception as error:
         if not isinstance(error, GatewayError):
-            log.exception("routing.offer.ring_failed", extra={"reservation_id": reservation_id})
+            log.exception(
+                "routing.offer.ring_failed", extra={"reservation_id": ring.reservation_id}
+            )
         async with transaction(tel.sessionmaker) as session:
-            reservation, _call = await _locked(session, reservation_id=reservation_id)
-            if reservation is not None and reservation.status == ReservationStatus.pending:
-                routing.close_reservation(reservation, status=ReservationStatus.failed)
-                await routing.release(session, agent_id=reservation.agent_id, after_call=False)
+            locked = await _locked(session, reservation_id=ring.reservation_id)
+            if locked is not None and locked.reservation.status == ReservationStatus.pending:
+                await _end_offer(session, tel, locked, ReservationStatus.failed)
         return False
     async with transaction(tel.sessionmaker) as session:
-        reservation, _call = await _locked(session, reservation_id=reservation_id)
-        withdrawn = reservation is None or reservation.status != ReservationStatus.pending
-        if reservation is not None and reservation.agent_call_sid is None:
-            reservation.agent_call_sid = outbound.sid
+        locked = await _locked(session, reservation_id=ring.reservation_id)
+        withdrawn = locked is None or locked.reservation.status != ReservationStatus.pending
+        if locked is not None and locked.reservation.agent_call_sid is None:
+            locked.reservation.agent_call_sid = outbound.sid
         if not withdrawn and tel.jobs is not None:
             # If Twilio's word on this ring never comes (or this instance dies), the worker
-            # ends the offer and routes the call on.
+            # ends the offer and routes the task on.
             tel.jobs.after_commit(
                 session, OFFER_TIMEOUT, delay=_ring_limit(tel).total_seconds(),
-                reservation_id=reservation_id,
+                reservation_id=ring.reservation_id,
             )
     if withdrawn:
-        # The caller left while we were ringing: stop the agent's phone too.
+        # The caller left (or a colleague answered) while we were ringing: stop this phone.
         await end_leg(tel, Hangup(outbound.sid, ringing=True))
         return True
     log.info(
         "routing.offer.ringing",
-        extra={"reservation_id": reservation_id, "agent_call_sid": outbound.sid},
+        extra={"reservation_id": ring.reservation_id, "agent_call_sid": outbound.sid},
     )
     return True
 
@@ -164,27 +204,56 @@ async def end_leg(tel: Telephony, hangup: Hangup) -> None:
         )
 
 
+async def _end_offer(
+    session: AsyncSession, tel: Telephony, locked: Locked, status: ReservationStatus
+) -> Hangup | None:
+    """Close a ringing offer, free its agent (counting a miss against them) and put the task
+    back in line if no other offer of it is open. Returns the agent's ringing leg to end."""
+    reservation, task = locked.reservation, locked.task
+    tasks.close(reservation, status=status)
+    benched = await agents.offer_ended(
+        session, agent_id=reservation.agent_id, task_id=task.id, missed=status in _MISSED,
+        missed_limit=tel.missed_offers_limit,
+    )
+    if benched:
+        log.warning(
+            "routing.agent.missed_offers",
+            extra={"agent_id": reservation.agent_id, "limit": tel.missed_offers_limit},
+        )
+    if task.status == TaskStatus.reserved and not await tasks.open_reservations(
+        session, task_id=task.id
+    ):
+        tasks.set_status(task, TaskStatus.pending)
+    sid = reservation.agent_call_sid
+    return Hangup(sid, ringing=True) if sid and status != ReservationStatus.canceled else None
+
+
 # --- withdrawing offers --------------------------------------------------------------------
 
 
-async def withdraw(session: AsyncSession, *, call: Call) -> Hangup | None:
-    """The caller left (hung up, or went to voicemail): end what was offered to an agent.
-
-    A ringing offer is canceled and the agent freed; an answered one whose caller never
-    reached the conference leaves the agent alone on the line, so their leg is ended (the
-    agent's leg ending then closes the reservation and frees them).
-    """
-    reservation = await routing.open_reservation(session, call_id=call.id)
-    if reservation is None:
-        return None
-    if reservation.status == ReservationStatus.pending:
-        routing.close_reservation(reservation, status=ReservationStatus.canceled)
-        await routing.release(session, agent_id=reservation.agent_id, after_call=False)
-        sid = reservation.agent_call_sid
-        return Hangup(sid, ringing=True) if sid else None
-    if call.connected_at is None and call.status.is_final and reservation.agent_call_sid:
-        return Hangup(reservation.agent_call_sid, ringing=False)
-    return None
+async def withdraw(session: AsyncSession, *, call: Call, reason: str) -> list[Hangup]:
+    """The caller left (hung up, or went to voicemail): cancel their task and end what was
+    offered of it. Ringing offers are canceled and their agents freed; an answered one whose
+    caller never reached the conference leaves the agent alone on the line, so their leg is
+    ended (that leg ending then closes the reservation and frees them)."""
+    task = await tasks.voice_task(session, call_id=call.id, lock=True)
+    if task is None:
+        return []
+    hangups = []
+    for reservation in await tasks.open_reservations(session, task_id=task.id):
+        if reservation.status == ReservationStatus.pending:
+            tasks.close(reservation, status=ReservationStatus.canceled)
+            await agents.offer_ended(
+                session, agent_id=reservation.agent_id, task_id=task.id, missed=False,
+                missed_limit=0,
+            )
+            if reservation.agent_call_sid:
+                hangups.append(Hangup(reservation.agent_call_sid, ringing=True))
+        elif call.connected_at is None and call.status.is_final and reservation.agent_call_sid:
+            hangups.append(Hangup(reservation.agent_call_sid, ringing=False))
+    if task.status in (TaskStatus.pending, TaskStatus.reserved):
+        tasks.set_status(task, TaskStatus.canceled, reason=reason)
+    return hangups
 
 
 def _ring_limit(tel: Telephony) -> dt.timedelta:
@@ -192,26 +261,28 @@ def _ring_limit(tel: Telephony) -> dt.timedelta:
 
 
 async def _expire_if_stale(
-    session: AsyncSession, tel: Telephony, reservation: Reservation | None
+    session: AsyncSession, tel: Telephony, locked: Locked | None
 ) -> Hangup | None:
     """Close an offer that has rung longer than any ring could: the agent was never rung
-    (a crash between claiming and ringing) or Twilio's callback about it was lost. Frees
-    the agent; returns their ringing leg to end, if any."""
-    if reservation is None or reservation.status != ReservationStatus.pending:
+    (a crash between claiming and ringing) or Twilio's callback about it was lost."""
+    if locked is None or locked.reservation.status != ReservationStatus.pending:
         return None
-    if utcnow() - reservation.created_at < _ring_limit(tel):
+    if utcnow() - locked.reservation.created_at < _ring_limit(tel):
         return None
-    log.warning("routing.offer.stale", extra={"reservation_id": reservation.id})
-    routing.close_reservation(reservation, status=ReservationStatus.failed)
-    await routing.release(session, agent_id=reservation.agent_id, after_call=False)
-    sid = reservation.agent_call_sid
-    return Hangup(sid, ringing=True) if sid else None
+    log.warning("routing.offer.stale", extra={"reservation_id": locked.reservation.id})
+    return await _end_offer(session, tel, locked, ReservationStatus.failed)
 
 
-async def withdraw_if_stale(session: AsyncSession, tel: Telephony, *, call: Call) -> Hangup | None:
-    """At a caller's wait round: close their offer if it is stale (see `_expire_if_stale`)."""
-    reservation = await routing.open_reservation(session, call_id=call.id)
-    return await _expire_if_stale(session, tel, reservation)
+async def withdraw_if_stale(
+    session: AsyncSession, tel: Telephony, *, task: Task, call: Call
+) -> list[Hangup]:
+    """At a caller's wait round: close their offers that are stale (see `_expire_if_stale`)."""
+    hangups = []
+    for reservation in await tasks.open_reservations(session, task_id=task.id):
+        hangup = await _expire_if_stale(session, tel, Locked(reservation, task, call))
+        if hangup is not None:
+            hangups.append(hangup)
+    return hangups
 
 
 OFFER_TIMEOUT = "routing.offer.timeout"
@@ -220,18 +291,45 @@ OFFER_TIMEOUT = "routing.offer.timeout"
 @jobs.job(OFFER_TIMEOUT)
 async def offer_timed_out(tel: Telephony, *, reservation_id: int) -> bool:
     """The worker's timer on a ringing offer: if it is still open past any ring time, close
-    it, free the agent, stop their phone and offer the call to the next agent. True when
+    it, free the agent, stop their phone and offer the task to the next agent. True when
     it had to; an offer that ended normally is left alone."""
     async with transaction(tel.sessionmaker) as session:
-        reservation, _call = await _locked(session, reservation_id=reservation_id)
-        was_ringing = reservation is not None and reservation.status == ReservationStatus.pending
-        hangup = await _expire_if_stale(session, tel, reservation)
-        expired = was_ringing and reservation is not None and not reservation.status.is_open
+        locked = await _locked(session, reservation_id=reservation_id)
+        was_ringing = locked is not None and locked.reservation.status == ReservationStatus.pending
+        hangup = await _expire_if_stale(session, tel, locked)
+        expired = was_ringing and locked is not None and not locked.reservation.status.is_open
         if hangup is not None:
             unit_of_work.after_commit(session, end_leg, tel, hangup)
     if expired:
         await dispatch(tel)
     return expired
+
+
+WRAPUP_END = "routing.wrapup.end"
+
+
+@jobs.job(WRAPUP_END)
+async def wrapup_ended(tel: Telephony, *, agent_id: int) -> bool:
+    """The worker's timer at the end of an agent's wrap-up: make them idle and offer them
+    the next task. An agent who ended wrap-up themselves (or was claimed) is left alone."""
+    async with transaction(tel.sessionmaker) as session:
+        ended = await end_wrapup(session, agent_id=agent_id, only_if_due=True)
+    if ended:
+        await dispatch(tel)
+    return ended
+
+
+async def end_wrapup(session: AsyncSession, *, agent_id: int, only_if_due: bool = False) -> bool:
+    """Wrap-up over: the agent is idle and the task they wrapped up is completed."""
+    agent = await agents.get_agent(session, agent_id=agent_id)
+    if agent is None or (
+        only_if_due and (agent.wrapup_until is None or agent.wrapup_until > utcnow())
+    ):
+        return False
+    if not await agents.end_wrapup(session, agent_id=agent_id):
+        return False
+    await tasks.complete_wrapping(session, agent_id=agent_id)
+    return True
 
 
 # --- the agent answers ---------------------------------------------------------------------
@@ -249,30 +347,53 @@ def _conference(room: str) -> VoiceResponse:
     return response
 
 
-def _caller_gone(tel: Telephony) -> VoiceResponse:
+def _not_yours(tel: Telephony, text: str) -> VoiceResponse:
     response = VoiceResponse()
-    render.say(response, tel.flow, "Sorry, the caller has already hung up.")
+    render.say(response, tel.flow, text)
     response.hangup()
     return response
 
 
 async def agent_answered(tel: Telephony, *, reservation_id: int) -> VoiceResponse:
-    """The agent picked up: pull the caller out of the queue and meet them in a conference."""
+    """The agent picked up: pull the caller out of the queue and meet them in a conference.
+
+    In a ring-all queue the first agent to pick up takes the call; the others' offers are
+    rescinded and their phones stopped."""
     async with transaction(tel.sessionmaker) as session:
-        reservation, call = await _locked(session, reservation_id=reservation_id)
+        locked = await _locked(session, reservation_id=reservation_id)
+        if locked is None or locked.reservation.status != ReservationStatus.pending:
+            return _not_yours(tel, "Sorry, the caller has already hung up.")
+        reservation, task, call = locked.reservation, locked.task, locked.call
+        if task.status != TaskStatus.reserved:
+            # A colleague took it a moment before (ring-all), or it went away.
+            taken = task.status.is_open
+            await _end_offer(
+                session, tel, locked,
+                ReservationStatus.rescinded if taken else ReservationStatus.canceled,
+            )
+            return _not_yours(
+                tel,
+                "A colleague has taken this call." if taken
+                else "Sorry, the caller has already hung up.",
+            )
         if (
-            reservation is None
-            or call is None
-            or reservation.status != ReservationStatus.pending
+            call is None
             or call.status.is_final
             or call.outcome is not None
-            or call.queue_result is not None
-            or not call.queue_sid
+            or task.queue_result is not None
+            or not task.twilio_queue_sid
         ):
-            return _caller_gone(tel)
-        routing.accept_reservation(reservation)
-        await routing.mark_busy(session, agent_id=reservation.agent_id)
-        queue_sid, call_sid, room = call.queue_sid, call.sid, _room(call)
+            return _not_yours(tel, "Sorry, the caller has already hung up.")
+        tasks.accept(reservation, task)
+        await agents.answered(session, agent_id=reservation.agent_id, task_id=task.id)
+        for other in await tasks.open_reservations(session, task_id=task.id):
+            if other.id != reservation.id and other.status == ReservationStatus.pending:
+                hangup = await _end_offer(
+                    session, tel, Locked(other, task, call), ReservationStatus.rescinded
+                )
+                if hangup is not None:
+                    unit_of_work.after_commit(session, end_leg, tel, hangup)
+        queue_sid, call_sid, room = task.twilio_queue_sid, call.sid, _room(call)
     try:
         await tel.gateway.dequeue(
             queue_sid=queue_sid, call_sid=call_sid, url=tel.urls.caller_connect(reservation_id)
@@ -280,14 +401,18 @@ async def agent_answered(tel: Telephony, *, reservation_id: int) -> VoiceRespons
     except GatewayError:
         # The caller left the queue meanwhile: free the agent and land the call if it ended.
         async with transaction(tel.sessionmaker) as session:
-            reservation, call = await _locked(session, reservation_id=reservation_id)
-            if reservation is not None and reservation.status == ReservationStatus.accepted:
-                routing.close_reservation(reservation, status=ReservationStatus.canceled)
-                await routing.release(session, agent_id=reservation.agent_id, after_call=False)
-                if call is not None:
-                    await landing.land_on_ticket(session, call=call)
+            locked = await _locked(session, reservation_id=reservation_id)
+            if locked is not None and locked.reservation.status == ReservationStatus.accepted:
+                tasks.close(locked.reservation, status=ReservationStatus.canceled)
+                await agents.task_done(
+                    session, agent_id=locked.reservation.agent_id, task_id=locked.task.id,
+                    wrapup_seconds=0, talk_seconds=0,
+                )
+                tasks.set_status(locked.task, TaskStatus.canceled, reason="abandoned")
+                if locked.call is not None:
+                    await landing.land_on_ticket(session, call=locked.call)
         await dispatch(tel)
-        return _caller_gone(tel)
+        return _not_yours(tel, "Sorry, the caller has already hung up.")
     return _conference(room)
 
 
@@ -295,54 +420,97 @@ async def caller_connected(
     session: AsyncSession, tel: Telephony, *, reservation_id: int
 ) -> VoiceResponse:
     """The caller left the queue for the agent: start the talk clock, join the conference."""
-    reservation, call = await _locked(session, reservation_id=reservation_id)
-    if reservation is None or call is None or reservation.status != ReservationStatus.accepted:
+    locked = await _locked(session, reservation_id=reservation_id)
+    if (
+        locked is None
+        or locked.call is None
+        or locked.reservation.status != ReservationStatus.accepted
+    ):
         response = VoiceResponse()
         render.say(response, tel.flow, tel.flow.apology)
         response.hangup()
         return response
-    agent = await routing.get_agent(session, agent_id=reservation.agent_id)
+    agent = await agents.get_agent(session, agent_id=locked.reservation.agent_id)
     assert agent is not None
-    calls.mark_connected(call, agent_user_id=agent.user_id)
-    log.info("routing.call.connected", extra={"call_sid": call.sid, "agent_id": agent.id})
-    return _conference(_room(call))
+    calls.mark_connected(locked.call, agent_user_id=agent.user_id)
+    log.info(
+        "routing.call.connected", extra={"call_sid": locked.call.sid, "agent_id": agent.id}
+    )
+    return _conference(_room(locked.call))
+
+
+@dataclass(frozen=True)
+class LegOutcome:
+    """What an agent leg's callback asks to follow the commit."""
+
+    dispatch: bool = False
+    hangup: Hangup | None = None
 
 
 async def agent_leg_status(
-    session: AsyncSession, *, params: dict[str, str], reservation_id: int
-) -> tuple[bool, Hangup | None]:
-    """A status callback on an agent's leg. Returns (agent freed: dispatch, leg to end)."""
+    session: AsyncSession, tel: Telephony, *, params: dict[str, str], reservation_id: int
+) -> LegOutcome:
+    """A status callback on an agent's leg."""
     if not await calls.record_callback(session, params=params):
-        return False, None
+        return LegOutcome()
     status = params.get("CallStatus", "")
-    reservation, call = await _locked(session, reservation_id=reservation_id)
-    if reservation is None:
-        return False, None
+    locked = await _locked(session, reservation_id=reservation_id)
+    if locked is None:
+        return LegOutcome()
+    reservation = locked.reservation
     if reservation.agent_call_sid is None and params["CallSid"].startswith("CA"):
         reservation.agent_call_sid = params["CallSid"]
     if not reservation.status.is_open:
         # The offer was withdrawn while this leg still rings or talks: end it.
         final = calls.parse_status(status)
         if final is not None and not final.is_final:
-            return False, Hangup(params["CallSid"], ringing=final != CallStatus.in_progress)
-        return False, None
+            ringing = final != CallStatus.in_progress
+            return LegOutcome(hangup=Hangup(params["CallSid"], ringing=ringing))
+        return LegOutcome()
     if status in _OFFER_END and reservation.status == ReservationStatus.pending:
-        routing.close_reservation(reservation, status=_OFFER_END[status])
-        await routing.release(session, agent_id=reservation.agent_id, after_call=False)
+        await _end_offer(session, tel, locked, _OFFER_END[status])
         log.info(
             "routing.offer.declined", extra={"reservation_id": reservation.id, "status": status}
         )
-        return True, None
+        return LegOutcome(dispatch=True)
     if status in (CallStatus.completed.value, *_OFFER_END):
-        answered = reservation.status == ReservationStatus.accepted
-        routing.close_reservation(
-            reservation,
-            status=ReservationStatus.completed if answered else ReservationStatus.timeout,
+        if reservation.status != ReservationStatus.accepted:
+            await _end_offer(session, tel, locked, ReservationStatus.timeout)
+            return LegOutcome(dispatch=True)
+        return await _call_over(
+            session, tel, locked, talk_seconds=as_int(params.get("CallDuration"))
         )
-        await routing.release(session, agent_id=reservation.agent_id, after_call=answered)
-        if answered and call is not None:
-            calls.record_talk_time(call, talk_seconds=as_int(params.get("CallDuration")))
-            await session.flush()
-            await landing.land_on_ticket(session, call=call)
-        return True, None
-    return False, None
+    return LegOutcome()
+
+
+async def _call_over(
+    session: AsyncSession, tel: Telephony, locked: Locked, *, talk_seconds: int | None
+) -> LegOutcome:
+    """The agent's side of an answered call ended: the agent into wrap-up (the queue's
+    wrap-up time), the task wrapping until then, the call onto its ticket."""
+    reservation, task, call = locked.reservation, locked.task, locked.call
+    tasks.close(reservation, status=ReservationStatus.completed)
+    queue = await queues.get_queue(session, queue_id=task.queue_id) if task.queue_id else None
+    wrapup = queue.wrapup_seconds if queue is not None else 0
+    if call is not None:
+        calls.record_talk_time(call, talk_seconds=talk_seconds)
+    until = await agents.task_done(
+        session, agent_id=reservation.agent_id, task_id=task.id, wrapup_seconds=wrapup,
+        talk_seconds=(call.talk_seconds if call is not None else None) or talk_seconds or 0,
+    )
+    tasks.set_status(
+        task, TaskStatus.wrapping if until else TaskStatus.completed, reason="answered"
+    )
+    if call is not None:
+        await session.flush()
+        await landing.land_on_ticket(session, call=call)
+    if until is None:
+        return LegOutcome(dispatch=True)
+    if tel.jobs is not None:
+        # Without a worker the agent is still free once wrap-up is over (see
+        # `models.free_now`); the job offers them the next task at that moment.
+        tel.jobs.after_commit(
+            session, WRAPUP_END, delay=(until - utcnow()).total_seconds(),
+            agent_id=reservation.agent_id,
+        )
+    return LegOutcome()

@@ -13,7 +13,7 @@ import logging
 
 from callcenter.db import transaction, utcnow
 from callcenter.flows import Telephony, inbound, landing, offers
-from callcenter.routing import service as routing
+from callcenter.routing import tasks
 from callcenter.telephony import service as calls
 from callcenter.telephony.gateway import GatewayError
 from callcenter.tickets import service as tickets
@@ -74,8 +74,8 @@ async def _close_stale_calls(tel: Telephony, *, older_than: dt.timedelta) -> int
         if fetched is None or parsed is None or not parsed.is_final:
             continue
         async with transaction(tel.sessionmaker) as session:
-            hangup = await inbound.call_status(session, params=_callback(sid, *fetched))
-        if hangup is not None:
+            hangups = await inbound.call_status(session, params=_callback(sid, *fetched))
+        for hangup in hangups:
             await offers.end_leg(tel, hangup)
         closed += 1
         log.info("telephony.reconcile.closed", extra={"call_sid": sid, "status": fetched[0]})
@@ -88,7 +88,7 @@ async def _close_stale_offers(tel: Telephony, *, older_than: dt.timedelta) -> in
     async with transaction(tel.sessionmaker) as session:
         stale = [
             (reservation.id, reservation.agent_call_sid)
-            for reservation in await routing.stale_reservations(
+            for reservation in await tasks.stale_reservations(
                 session,
                 ringing_before=now
                 - dt.timedelta(seconds=tel.agent_ring_seconds)
@@ -104,7 +104,9 @@ async def _close_stale_offers(tel: Telephony, *, older_than: dt.timedelta) -> in
             continue
         params = _callback(agent_call_sid or f"reservation-{reservation_id}", *fetched)
         async with transaction(tel.sessionmaker) as session:
-            await offers.agent_leg_status(session, params=params, reservation_id=reservation_id)
+            await offers.agent_leg_status(
+                session, tel, params=params, reservation_id=reservation_id
+            )
         closed += 1
         log.info("routing.reconcile.closed", extra={"reservation_id": reservation_id})
     return closed

@@ -53,11 +53,24 @@ class MenuNode(_Node):
     speech: bool = True
 
 
+SkillName = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,40}$")]
+
+
 class QueueNode(_Node):
+    """Wait for an agent in a routing queue (which must exist when the flow loads).
+
+    `priority` (higher first) and `skills` (every one required of the agent) go on the
+    caller's task; `ticket_priority` on the ticket the call lands on ("press 9, my shop is
+    down" is urgent on both)."""
+
     type: Literal["queue"]
     queue: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")
     max_wait: int = Field(default=600, ge=10, le=4 * 3600)
     announce_every: int = Field(default=30, ge=5, le=600)
+    priority: int = Field(default=0, ge=0, le=100)
+    skills: list[SkillName] = []
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+    ticket_priority: Literal["low", "normal", "high", "urgent"] | None = None
     no_agents: NodeId
 
 
@@ -162,6 +175,15 @@ def _as_flow_error(error: ValidationError) -> FlowError:
     node = loc[1] if len(loc) > 1 and loc[0] == "nodes" else None
     field = ".".join(loc[3:] if node else loc) or "flow"
     return FlowError(node, f"{field}: {first['msg']}")
+
+
+def queue_names(flow: Flow) -> dict[str, str]:
+    """The routing queues a flow sends callers to: queue name -> the first node naming it."""
+    found: dict[str, str] = {}
+    for node_id, node in flow.nodes.items():
+        if isinstance(node, QueueNode):
+            found.setdefault(node.queue, node_id)
+    return found
 
 
 def load(path: Path) -> Flow:

@@ -37,12 +37,13 @@ def render(
     *,
     attempt: int = 1,
     response: VoiceResponse | None = None,
-    queue_open: bool = True,
+    staffed: frozenset[str] | None = None,
 ) -> VoiceResponse:
     """The TwiML for reaching `node_id`, following `say` nodes into what comes after them.
 
-    `queue_open` False means nobody staffs the phones: a queue node then goes straight to
-    its `no_agents` node instead of leaving the caller to wait for no one.
+    `staffed` names the queues somebody staffs now (None: all of them): a queue node whose
+    queue nobody staffs goes straight to its `no_agents` node instead of leaving the caller
+    to wait for no one.
     """
     response = response or VoiceResponse()
     node = flow.node(node_id)
@@ -66,7 +67,7 @@ def render(
         say(gather, flow, node.prompt)
         response.append(gather)
     elif isinstance(node, QueueNode):
-        if not queue_open:
+        if staffed is not None and node.queue not in staffed:
             return render(flow, node.no_agents, urls, response=response)
         response.enqueue(
             node.queue,
@@ -117,13 +118,25 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[\w']+", text.lower())
 
 
-def wait_message(flow: Flow, node: QueueNode, *, position: int, first: bool) -> VoiceResponse:
-    """What a waiting caller hears each round of the wait loop: position, then a pause."""
+def wait_message(
+    flow: Flow, node: QueueNode, *, position: int, first: bool, estimate: int | None = None
+) -> VoiceResponse:
+    """What a waiting caller hears each round of the wait loop: their place in line and the
+    estimated wait (in whole minutes: a caller plans around minutes), then a pause."""
     response = VoiceResponse()
     if first:
         say(response, flow, "Our agents are helping other customers. Please stay on the line.")
     if position > 0:
         ordinal = "next" if position == 1 else f"number {position}"
         say(response, flow, f"You are {ordinal} in line.")
+    if estimate is not None and position > 0:
+        say(response, flow, f"Your estimated wait is {_minutes(estimate)}.")
     response.pause(length=node.announce_every)
     return response
+
+
+def _minutes(seconds: int) -> str:
+    if seconds < 60:
+        return "less than a minute"
+    minutes = round(seconds / 60)
+    return "about one minute" if minutes == 1 else f"about {minutes} minutes"

@@ -1,13 +1,12 @@
-"""What the agents API sends and accepts."""
+"""What the routing API sends and accepts."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from callcenter.routing.models import Activity
+from callcenter.routing.models import Activity, RoutingState
 
 
 class AgentOut(BaseModel):
@@ -16,8 +15,17 @@ class AgentOut(BaseModel):
     email: str
     client_identity: str
     activity: Activity
+    break_reason: str | None
     activity_changed_at: dt.datetime
+    routing_state: RoutingState
+    routing_state_changed_at: dt.datetime
+    wrapup_until: dt.datetime | None
     idle_since: dt.datetime
+    skills: dict[str, int]
+    languages: list[str]
+    capacity: dict[str, int]
+    missed_offers: int
+    queues: list[str]
 
 
 class AgentList(BaseModel):
@@ -25,7 +33,8 @@ class AgentList(BaseModel):
 
 
 class ActivityIn(BaseModel):
-    """What agents may choose: `reserved` and `busy` are set by routing alone (refused here,
-    so the OpenAPI document lists only what is accepted)."""
+    """What an agent chooses; routing's states (ringing, on a call, wrap-up) are routing's.
+    A break may carry a reason ("lunch", "training")."""
 
-    activity: Literal[Activity.offline, Activity.available, Activity.away]
+    activity: Activity
+    reason: str | None = Field(default=None, max_length=100)

@@ -8,10 +8,9 @@ from quart_schema import tag_blueprint, validate_request, validate_response
 from callcenter import api
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role, User
-from callcenter.errors import APIError
 from callcenter.flows import offers
 from callcenter.http.context import after_commit, db, state
-from callcenter.routing import service as routing
+from callcenter.routing import agents, queues
 from callcenter.routing.models import Activity, Agent
 from callcenter.routing.schemas import ActivityIn, AgentList, AgentOut
 
@@ -22,15 +21,24 @@ bp = Blueprint("routing_api", __name__, url_prefix="/api/agents")
 tag_blueprint(bp, ["agents"])
 
 
-def _out(agent: Agent, user: User) -> AgentOut:
+async def _out(agent: Agent, user: User) -> AgentOut:
     return AgentOut(
         id=agent.id,
         user_id=user.id,
         email=user.email,
         client_identity=agent.client_identity,
         activity=agent.activity,
+        break_reason=agent.break_reason,
         activity_changed_at=agent.activity_changed_at,
+        routing_state=agent.routing_state,
+        routing_state_changed_at=agent.routing_state_changed_at,
+        wrapup_until=agent.wrapup_until,
         idle_since=agent.idle_since,
+        skills=agent.skills or {},
+        languages=agent.languages or [],
+        capacity=agent.capacity or {},
+        missed_offers=agent.missed_offers,
+        queues=await queues.queues_of(db(), agent_id=agent.id),
     )
 
 
@@ -42,7 +50,7 @@ async def read_my_agent() -> AgentOut:
     """The signed-in user's agent profile: softphone identity and current activity."""
     user = current_user()
     assert user is not None
-    return _out(await routing.agent_for_user(db(), user=user), user)
+    return await _out(await agents.agent_for_user(db(), user=user), user)
 
 
 @bp.put("/me/activity")
@@ -52,19 +60,17 @@ async def read_my_agent() -> AgentOut:
 @validate_response(api.ErrorOut, 400)
 @validate_response(api.ErrorOut, 401)
 @validate_response(api.ErrorOut, 403)
-@validate_response(api.ErrorOut, 409)
 async def set_my_activity(data: ActivityIn) -> AgentOut:
-    """Go available, away or offline. Going available may bring a waiting call at once."""
+    """Go available, on a break (with a reason) or offline. Never interrupts a call: an
+    agent who leaves during one finishes it and is offered nothing more. Going available
+    may bring a waiting call at once."""
     user = current_user()
     assert user is not None
-    agent = await routing.agent_for_user(db(), user=user)
-    try:
-        await routing.set_activity(db(), agent=agent, activity=data.activity)
-    except routing.ActivityConflict as conflict:
-        raise APIError(409, "on_a_call", str(conflict)) from None
+    agent = await agents.agent_for_user(db(), user=user)
+    await agents.set_activity(db(), agent=agent, activity=data.activity, reason=data.reason)
     if data.activity == Activity.available:
         after_commit(offers.dispatch, state().telephony)
-    return _out(agent, user)
+    return await _out(agent, user)
 
 
 @bp.get("")
@@ -74,5 +80,5 @@ async def set_my_activity(data: ActivityIn) -> AgentOut:
 @validate_response(api.ErrorOut, 403)
 async def list_agents() -> AgentList:
     """Every agent and what they are doing now. Supervisors and admins."""
-    rows = await routing.list_agents(db())
-    return AgentList(items=[_out(agent, user) for agent, user in rows])
+    rows = await agents.list_agents(db())
+    return AgentList(items=[await _out(agent, user) for agent, user in rows])

@@ -56,7 +56,8 @@ class Outcome(enum.StrEnum):
 
 
 class Call(CreatedAtMixin, Base):
-    """One customer call (Twilio's parent leg), with what happened to it."""
+    """One customer call (Twilio's parent leg), with what happened to it: call facts only.
+    Its wait in line is routing's (the call's task), not the call's."""
 
     __tablename__ = "call"
 
@@ -76,10 +77,6 @@ class Call(CreatedAtMixin, Base):
     # The highest status-callback SequenceNumber applied, so late callbacks cannot undo newer ones.
     status_sequence: Mapped[int] = mapped_column(default=-1)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
-    queue: Mapped[str | None] = mapped_column(String(100), index=True)
-    queue_sid: Mapped[str | None] = mapped_column(String(34))
-    # Twilio's QueueResult for the caller's Enqueue (bridged, redirected, hangup, leave...).
-    queue_result: Mapped[str | None] = mapped_column(String(20))
     # The user who answered: named so, because `agent_id` elsewhere means an agent's row.
     agent_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("user.id", ondelete="SET NULL")
@@ -87,13 +84,10 @@ class Call(CreatedAtMixin, Base):
     outcome: Mapped[str | None] = mapped_column(String(30))
     started_at: Mapped[dt.datetime]
     answered_at: Mapped[dt.datetime | None]
-    enqueued_at: Mapped[dt.datetime | None]
     connected_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None]
     duration_seconds: Mapped[int | None]
-    wait_seconds: Mapped[int | None]
     talk_seconds: Mapped[int | None]
-    wrapup_seconds: Mapped[int | None]
     disposition: Mapped[str | None] = mapped_column(String(100))
     recording_sid: Mapped[str | None] = mapped_column(String(34))
     recording_url: Mapped[str | None] = mapped_column(String(500))

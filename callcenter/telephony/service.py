@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
@@ -140,34 +140,23 @@ def apply_status(call: Call, *, status: CallStatus, sequence: int, duration: int
 
 
 def _settle_times(call: Call) -> None:
-    """Fill wait and talk time from our own clock where Twilio's figures did not arrive.
+    """Fill talk time from our own clock where Twilio's figure did not arrive, and the
+    outcome where nothing else set it (the call flows correct `left-in-ivr` for a caller
+    who hung up in a queue).
 
-    Twilio's QueueTime and the agent leg's CallDuration are preferred: they are what the
-    caller and agent lived through, whichever instance (or clock) saw each webhook.
+    The agent leg's CallDuration is preferred: it is what the agent lived through,
+    whichever instance (or clock) saw each webhook.
     """
     assert call.ended_at is not None
-    if call.enqueued_at is not None and call.wait_seconds is None:
-        waited_until = call.connected_at or call.ended_at
-        call.wait_seconds = max(0, round((waited_until - call.enqueued_at).total_seconds()))
     if call.connected_at is not None and call.talk_seconds is None:
         call.talk_seconds = max(0, round((call.ended_at - call.connected_at).total_seconds()))
     if call.outcome is None:
         if call.connected_at is not None:
             call.outcome = Outcome.answered
-        elif call.enqueued_at is not None:
-            call.outcome = Outcome.abandoned
         elif call.status == CallStatus.completed:
             call.outcome = Outcome.left_in_ivr
         else:
             call.outcome = Outcome.failed
-
-
-def mark_enqueued(call: Call, *, queue: str, queue_sid: str | None) -> None:
-    if call.enqueued_at is None:
-        call.enqueued_at = utcnow()
-    call.queue = queue
-    if queue_sid:
-        call.queue_sid = queue_sid
 
 
 def mark_connected(call: Call, *, agent_user_id: int) -> None:
@@ -175,46 +164,10 @@ def mark_connected(call: Call, *, agent_user_id: int) -> None:
     call.agent_user_id = agent_user_id
 
 
-def record_queue_result(call: Call, *, result: str, queue_seconds: int | None) -> None:
-    """The caller left the queue (to an agent, voicemail or by hanging up) after QueueTime."""
-    call.queue_result = result[:20] or "unknown"
-    if queue_seconds is not None:
-        call.wait_seconds = queue_seconds
-
-
 def record_talk_time(call: Call, *, talk_seconds: int | None) -> None:
     """The agent's leg ended after CallDuration seconds: that is the conversation's length."""
     if talk_seconds is not None:
         call.talk_seconds = talk_seconds
-
-
-def _waiting() -> list[ColumnElement[bool]]:
-    """A caller in a queue, not yet with an agent, not leaving it, not hung up."""
-    return [
-        Call.enqueued_at.is_not(None),
-        Call.connected_at.is_(None),
-        Call.queue_result.is_(None),
-        Call.outcome.is_(None),
-        Call.status.not_in(FINAL_STATUSES),
-    ]
-
-
-async def waiting_calls(session: AsyncSession) -> list[Call]:
-    """Calls in a queue with no agent yet, oldest first: the order they are offered in."""
-    query = select(Call).where(*_waiting()).order_by(Call.enqueued_at, Call.id)
-    return list(await session.scalars(query))
-
-
-async def lock_waiting(session: AsyncSession, *, call_id: int) -> Call | None:
-    """The call, locked, if it is still waiting; None if it is not, or if another instance
-    holds it right now (it is offering it: skip, rather than wait and offer it twice)."""
-    query = (
-        select(Call)
-        .where(Call.id == call_id, *_waiting())
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    return await session.scalar(query)
 
 
 async def finished_calls(

@@ -52,10 +52,10 @@ def _node() -> str:
     return node
 
 
-def _follow_up(hangup: Hangup | None = None, *, dispatch: bool = True) -> None:
-    """After the commit: end a leg that must not go on, and offer waiting calls to agents
+def _follow_up(hangups: list[Hangup], *, dispatch: bool = True) -> None:
+    """After the commit: end legs that must not go on, and offer waiting tasks to agents
     (an agent may have been freed, or a caller may be waiting)."""
-    if hangup is not None:
+    for hangup in hangups:
         after_commit(offers.end_leg, tel(), hangup)
     if dispatch:
         after_commit(offers.dispatch, tel())
@@ -81,8 +81,8 @@ async def ivr(params: dict[str, str]) -> VoiceResponse:
 @hide
 @voice_webhook(on_failure=inbound.keep_waiting)
 async def queue_wait(params: dict[str, str]) -> VoiceResponse:
-    response, hangup = await inbound.queue_wait(db(), tel(), params=params, node_id=_node())
-    _follow_up(hangup)
+    response, hangups = await inbound.queue_wait(db(), tel(), params=params, node_id=_node())
+    _follow_up(hangups)
     return response
 
 
@@ -90,8 +90,8 @@ async def queue_wait(params: dict[str, str]) -> VoiceResponse:
 @hide
 @voice_webhook(on_failure=_apology)
 async def queue_result(params: dict[str, str]) -> VoiceResponse:
-    response, hangup = await inbound.queue_result(db(), tel(), params=params, node_id=_node())
-    _follow_up(hangup)
+    response, hangups = await inbound.queue_result(db(), tel(), params=params, node_id=_node())
+    _follow_up(hangups)
     return response
 
 
@@ -127,10 +127,10 @@ async def status(params: dict[str, str]) -> None:
 @hide
 @callback_webhook
 async def agent_status(params: dict[str, str]) -> None:
-    freed, hangup = await offers.agent_leg_status(
-        db(), params=params, reservation_id=_arg_int("reservation")
+    outcome = await offers.agent_leg_status(
+        db(), tel(), params=params, reservation_id=_arg_int("reservation")
     )
-    _follow_up(hangup, dispatch=freed)
+    _follow_up([outcome.hangup] if outcome.hangup else [], dispatch=outcome.dispatch)
 
 
 @bp.post("/recording/status")

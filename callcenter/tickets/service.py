@@ -14,6 +14,7 @@ from callcenter.tickets.models import (
     Ticket,
     TicketEvent,
     TicketEventKind,
+    TicketPriority,
     TicketStatus,
 )
 
@@ -44,22 +45,30 @@ async def add_contact(
     body: str,
     call_id: int | None = None,
     data: dict[str, Any] | None = None,
+    priority: TicketPriority | None = None,
 ) -> TicketEvent:
     """Put a contact on the customer's open ticket, or open a new ticket for it.
 
     A contact on an existing ticket reopens a pending one, because the customer is waiting
     on us again. A call lands at most once (the call id is unique on the timeline).
+    `priority` raises the ticket's priority to at least that (an urgent caller's ticket is
+    urgent), never lowers it.
     """
     await customers.lock(session, customer_id=customer_id)
     if call_id is not None and (existing := await event_for_call(session, call_id=call_id)):
         return existing
     ticket = await find_open_ticket(session, customer_id=customer_id)
     if ticket is None:
-        ticket = Ticket(subject=subject, channel=channel, requester_id=customer_id)
+        ticket = Ticket(
+            subject=subject, channel=channel, requester_id=customer_id,
+            priority=TicketPriority.normal,
+        )
         session.add(ticket)
         await session.flush()
     elif ticket.status == TicketStatus.pending:
         ticket.status = TicketStatus.open
+    if priority is not None and _RANK[priority] > _RANK[ticket.priority]:
+        ticket.priority = priority
     now = utcnow()
     event = TicketEvent(
         ticket_id=ticket.id, kind=kind, body=body, call_id=call_id, data=data or {}, created_at=now
@@ -68,3 +77,6 @@ async def add_contact(
     ticket.updated_at = now
     await session.flush()
     return event
+
+
+_RANK = {priority: rank for rank, priority in enumerate(TicketPriority)}

@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.config import Settings
-from callcenter.routing import service as routing
-from callcenter.routing.models import Activity, Agent
+from callcenter.routing import agents as routing
+from callcenter.routing import queues, tasks
+from callcenter.routing.models import Activity, Agent, Task
 from callcenter.telephony.models import Call, Outcome
 from callcenter.tickets.models import TicketEvent
 from twilio_emulator import AgentPhone, Emulator, EmulatorClient
@@ -52,11 +53,19 @@ class Centre:
     phones: list[AgentPhone] = field(default_factory=list)
 
     async def add_agent(
-        self, *, mode: str = "accept", talk_seconds: float | None = 60, answer_delay: float = 2.0
+        self,
+        *,
+        mode: str = "accept",
+        talk_seconds: float | None = 60,
+        answer_delay: float = 2.0,
+        skills: dict[str, int] | None = None,
+        languages: list[str] | None = None,
     ) -> Agent:
         """A signed-in agent whose softphone bot answers (or not) as told."""
         user = await make_user(self.db)
         agent = await routing.agent_for_user(self.db, user=user)
+        if skills is not None or languages is not None:
+            await routing.update_profile(self.db, agent=agent, skills=skills, languages=languages)
         await routing.set_activity(self.db, agent=agent, activity=Activity.available)
         await self.db.commit()
         phone = AgentPhone(
@@ -100,6 +109,14 @@ class Centre:
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"call {sid} never settled in the app: {call and call.status}")
             await asyncio.sleep(0.05)
+
+    async def task(self, call: Call) -> tuple[Task, str | None]:
+        """The call's routing task and the name of the queue it ended in."""
+        task = await tasks.voice_task(self.db, call_id=call.id)
+        assert task is not None, "the caller never reached a queue"
+        await self.db.refresh(task)
+        queue = await queues.get_queue(self.db, queue_id=task.queue_id) if task.queue_id else None
+        return task, queue.name if queue else None
 
     async def ticket_event(self, call: Call) -> TicketEvent | None:
         return await self.db.scalar(

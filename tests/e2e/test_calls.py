@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from callcenter.routing.models import TaskStatus
 from callcenter.telephony.models import Outcome
 from e2e.conftest import Centre
 
@@ -16,11 +17,13 @@ async def test_answered_call_reaches_agent_and_ticket(centre: Centre):
 
     call = await centre.settled(report["sid"])
     assert call.outcome == Outcome.answered
-    assert call.queue == "support"
+    task, queue = await centre.task(call)
+    assert queue == "support"
     assert call.agent_user_id == agent_user_id
     # Twilio's QueueTime: the ring of the agent (a few seconds) plus, on a loaded machine, a
     # round of the wait loop the virtual clock may skip through before the offer lands.
-    assert call.wait_seconds is not None and call.wait_seconds <= 40
+    assert task.wait_seconds is not None and task.wait_seconds <= 40
+    assert task.status == TaskStatus.completed and task.reason == "answered"
     assert call.talk_seconds is not None and 40 <= call.talk_seconds <= 50
     event = await centre.ticket_event(call)
     assert event is not None and "answered by" in event.body and "talked 4" in event.body
@@ -50,7 +53,9 @@ async def test_caller_who_hangs_up_in_queue_is_abandoned_with_wait_time(centre: 
     assert report["queue_result"] == "hangup"
     call = await centre.settled(report["sid"])
     assert call.outcome == Outcome.abandoned
-    assert call.wait_seconds is not None and 15 <= call.wait_seconds <= 25
+    task, _queue = await centre.task(call)
+    assert task.wait_seconds is not None and 15 <= task.wait_seconds <= 25
+    assert task.status == TaskStatus.canceled and task.reason == "abandoned"
     event = await centre.ticket_event(call)
     assert event is not None and "abandoned" in event.body
 
@@ -85,7 +90,7 @@ async def test_speech_choice_reaches_the_billing_queue(centre: Centre):
     await centre.add_agent(talk_seconds=10)
     report = await centre.call([{"say": "billing"}])
     call = await centre.settled(report["sid"])
-    assert call.queue == "billing"
+    assert (await centre.task(call))[1] == "billing"
     assert call.outcome == Outcome.answered
 
 
@@ -101,7 +106,7 @@ async def test_caller_waits_while_the_only_agent_is_busy(centre: Centre):
     waits, outcomes = [], []
     for report in reports:
         call = await centre.settled(report["sid"])
-        waits.append(call.wait_seconds or 0)
+        waits.append((await centre.task(call))[0].wait_seconds or 0)
         outcomes.append(call.outcome)
     assert outcomes == [Outcome.answered, Outcome.answered]
     shorter, longer = sorted(waits)

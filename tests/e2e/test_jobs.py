@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+from builders import make_offer, waiting_call
 from huey import Huey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,9 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter import jobs
 from callcenter.config import Settings
 from callcenter.flows import offers
-from callcenter.routing import service as routing
-from callcenter.routing.models import Activity, Reservation, ReservationStatus
-from callcenter.telephony import service as calls
+from callcenter.routing import agents, tasks
+from callcenter.routing.models import Reservation, ReservationStatus, RoutingState
 from callcenter.worker import build_huey
 from e2e.conftest import Centre
 
@@ -40,7 +40,9 @@ async def test_ringing_an_agent_queues_its_offer_timeout(centre: Centre, setting
     call = await centre.settled(report["sid"])
 
     queued = _queued_timeouts(build_huey(settings))
-    offered = await centre.db.scalars(select(Reservation.id).where(Reservation.call_id == call.id))
+    task = await tasks.voice_task(centre.db, call_id=call.id)
+    assert task is not None
+    offered = await centre.db.scalars(select(Reservation.id).where(Reservation.task_id == task.id))
     assert [entry[0] for entry in queued] == list(offered)
     limit = settings.agent_ring_seconds + offers.RING_GRACE.total_seconds()
     due_in = (queued[0][1] - rung).total_seconds()
@@ -53,12 +55,8 @@ async def test_the_worker_ends_an_offer_left_ringing(
     """The instance that rang the agent died and Twilio's callback never came: when the
     timer fires, the worker closes the offer, frees the agent and offers the call on."""
     agent = await centre.add_agent()
-    call, _ = await calls.start_inbound(
-        db_session, sid="CA" + "5" * 32, from_number="+14155550100", to_number="+1"
-    )
-    claimed = await routing.claim_longest_idle(db_session)
-    assert claimed is not None and claimed.id == agent.id
-    reservation = await routing.create_reservation(db_session, call_id=call.id, agent=claimed)
+    _call, task = await waiting_call(db_session, sid="CA" + "5" * 32)
+    reservation = await make_offer(db_session, task=task, agent=agent)
     reservation.created_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
     reservation_id, agent_id = reservation.id, agent.id
     await db_session.commit()
@@ -72,10 +70,10 @@ async def test_the_worker_ends_an_offer_left_ringing(
 
     assert expired is True
     db_session.expire_all()
-    reservation = await routing.get_reservation(db_session, reservation_id=reservation_id)
+    reservation = await tasks.get_reservation(db_session, reservation_id=reservation_id)
     assert reservation is not None and reservation.status == ReservationStatus.failed
-    freed = await routing.get_agent(db_session, agent_id=agent_id)
-    assert freed is not None and freed.activity == Activity.available
+    freed = await agents.get_agent(db_session, agent_id=agent_id)
+    assert freed is not None and freed.routing_state == RoutingState.idle
     # Run again (a retry, or the offer had ended normally): nothing more happens.
     await queue.enqueue(offers.OFFER_TIMEOUT, reservation_id=reservation_id)
     again = huey.dequeue()
@@ -90,7 +88,7 @@ async def test_a_job_is_queued_only_once_its_transaction_commits(
     queue.after_commit(db_session, offers.OFFER_TIMEOUT, delay=60, reservation_id=1)
     await db_session.rollback()
     queue.after_commit(db_session, offers.OFFER_TIMEOUT, delay=60, reservation_id=2)
-    await routing.any_available(db_session)
+    await agents.anyone_free(db_session)
     await db_session.commit()
     for _ in range(100):
         if _queued_timeouts(queue.huey):

@@ -45,12 +45,13 @@ async def test_agent_left_busy_by_a_lost_callback_is_freed_by_the_worker(
 ):
     """An answered offer whose agent leg ended without our hearing of it: the worker asks
     Twilio, closes the offer and frees the agent, who would otherwise stay busy forever."""
+    from builders import make_offer, waiting_call
     from conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
     from twilio.http.async_http_client import AsyncTwilioHttpClient
     from twilio.rest import Client
 
-    from callcenter.routing import service as routing
-    from callcenter.routing.models import Activity, ReservationStatus
+    from callcenter.routing import agents, tasks
+    from callcenter.routing.models import ReservationStatus, RoutingState
 
     # A real leg in the emulator that has already ended.
     http = AsyncTwilioHttpClient()
@@ -63,23 +64,19 @@ async def test_agent_left_busy_by_a_lost_callback_is_freed_by_the_worker(
     await http.session.close()
 
     agent = await centre.add_agent()
-    call, _ = await calls.start_inbound(
-        centre.db, sid="CA" + "5" * 32, from_number="+14155550100", to_number=SUPPORT_NUMBER
-    )
-    claimed = await routing.claim_longest_idle(centre.db)
-    assert claimed is not None and claimed.id == agent.id
-    reservation = await routing.create_reservation(centre.db, call_id=call.id, agent=claimed)
-    reservation.status = ReservationStatus.accepted
+    _call, task = await waiting_call(centre.db, sid="CA" + "5" * 32)
+    reservation = await make_offer(centre.db, task=task, agent=agent)
+    tasks.accept(reservation, task)
     reservation.agent_call_sid = leg.sid
-    await routing.mark_busy(centre.db, agent_id=claimed.id)
+    await agents.answered(centre.db, agent_id=agent.id, task_id=task.id)
     await centre.db.commit()
-    reservation_id, agent_id = reservation.id, claimed.id
+    reservation_id, agent_id = reservation.id, agent.id
 
     tel = app.extensions["callcenter"].telephony
     await reconcile(tel, older_than=dt.timedelta(0))
 
     centre.db.expire_all()
-    reservation = await routing.get_reservation(centre.db, reservation_id=reservation_id)
-    agent = await routing.get_agent(centre.db, agent_id=agent_id)
+    reservation = await tasks.get_reservation(centre.db, reservation_id=reservation_id)
+    agent = await agents.get_agent(centre.db, agent_id=agent_id)
     assert reservation is not None and reservation.status == ReservationStatus.completed
-    assert agent is not None and agent.activity == Activity.available
+    assert agent is not None and agent.routing_state == RoutingState.idle

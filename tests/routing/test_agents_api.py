@@ -1,4 +1,4 @@
-"""Agents set their own activity; supervisors see everyone; routing owns reserved and busy."""
+"""Agents set their own activity; supervisors see everyone; routing owns ringing and calls."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from quart.testing import QuartClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.accounts.models import Role
-from callcenter.routing import service as routing
-from callcenter.routing.models import Activity
+from callcenter.routing import agents
+from callcenter.routing.models import RoutingState
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -25,7 +25,7 @@ async def test_agent_goes_available_and_back_offline(client: QuartClient, db_ses
     )
     assert response.status_code == 200
     assert (await response.get_json())["activity"] == "available"
-    assert await routing.agents_online(db_session) == 1
+    assert await agents.staffed(db_session) == 1
     response = await client.put(
         "/api/agents/me/activity", json={"activity": "offline"}, headers=bearer(token)
     )
@@ -35,24 +35,30 @@ async def test_agent_goes_available_and_back_offline(client: QuartClient, db_ses
 async def test_routing_states_cannot_be_chosen(client: QuartClient, db_session: AsyncSession):
     token = await make_token(db_session, user=await make_user(db_session, role=Role.agent))
     await db_session.commit()
-    for activity, status in (("busy", 400), ("reserved", 400), ("lunch", 400)):
+    for activity in ("on-call", "ringing", "wrap-up", "lunch"):
         response = await client.put(
             "/api/agents/me/activity", json={"activity": activity}, headers=bearer(token)
         )
-        assert response.status_code == status
+        assert response.status_code == 400
         assert "error" in await response.get_json()
 
 
-async def test_agent_on_a_call_cannot_go_away(client: QuartClient, db_session: AsyncSession):
+async def test_a_break_carries_its_reason_and_never_cuts_a_call(
+    client: QuartClient, db_session: AsyncSession
+):
     user = await make_user(db_session, role=Role.agent)
     token = await make_token(db_session, user=user)
-    agent = await routing.agent_for_user(db_session, user=user)
-    await routing.set_activity(db_session, agent=agent, activity=Activity.busy)
+    agent = await agents.agent_for_user(db_session, user=user)
+    agent.routing_state = RoutingState.on_call
     await db_session.commit()
     response = await client.put(
-        "/api/agents/me/activity", json={"activity": "away"}, headers=bearer(token)
+        "/api/agents/me/activity", json={"activity": "break", "reason": "lunch"},
+        headers=bearer(token),
     )
-    assert response.status_code == 409
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert (body["activity"], body["break_reason"]) == ("break", "lunch")
+    assert body["routing_state"] == "on-call", "the call goes on"
 
 
 async def test_only_supervisors_list_agents(client: QuartClient, db_session: AsyncSession):

@@ -12,7 +12,7 @@ from callcenter.blocklist import service as blocklist
 from callcenter.blocklist.models import BlockKind, BlocklistEntry
 from callcenter.config import Settings
 from callcenter.customers.models import Identity
-from callcenter.routing import service as routing
+from callcenter.routing import agents as routing
 from callcenter.routing.models import Activity
 from callcenter.telephony import service as calls
 from callcenter.telephony.models import Outcome

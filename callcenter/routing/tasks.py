@@ -1,0 +1,326 @@
+"""Tasks and their reservations: what waits to be routed, and each offer made of it.
+
+Tasks are taken by priority, then age (`entered_at`: a callback keeps its caller's place).
+A task's status follows its reservations: `pending` with none open, `reserved` while an
+offer rings, `assigned` once accepted, `wrapping` while the agent finishes up, then
+`completed`; `canceled` when it went away unserved (the caller hung up, left a message).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import object_session
+
+from callcenter import events
+from callcenter.db import utcnow
+from callcenter.routing.models import (
+    Reservation,
+    ReservationStatus,
+    Task,
+    TaskChannel,
+    TaskQueue,
+    TaskStatus,
+)
+
+OPEN_OFFERS = (ReservationStatus.pending, ReservationStatus.accepted)
+# Offers an agent did not take: the task is not offered to them again.
+DECLINED = (
+    ReservationStatus.rejected, ReservationStatus.timeout, ReservationStatus.failed,
+)
+
+
+def _event(session: AsyncSession, name: str, task: Task, **data: Any) -> None:
+    events.record(
+        session, name, task_id=task.id, queue_id=task.queue_id, status=task.status.value,
+        call_id=task.call_id, **data,
+    )
+
+
+async def create_task(
+    session: AsyncSession,
+    *,
+    channel: TaskChannel,
+    queue: TaskQueue,
+    priority: int = 0,
+    attributes: dict[str, Any] | None = None,
+    call_id: int | None = None,
+    entered_at: dt.datetime | None = None,
+) -> Task:
+    now = utcnow()
+    task = Task(
+        channel=channel, queue_id=queue.id, priority=priority, attributes=attributes or {},
+        call_id=call_id, entered_at=entered_at or now, step=0, step_started_at=now,
+        status=TaskStatus.pending, attempts=0,
+    )
+    session.add(task)
+    await session.flush()
+    _event(session, "routing.task.created", task, priority=priority)
+    return task
+
+
+async def get_task(session: AsyncSession, *, task_id: int, lock: bool = False) -> Task | None:
+    if not lock:
+        return await session.get(Task, task_id)
+    return await session.scalar(
+        select(Task).where(Task.id == task_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def voice_task(session: AsyncSession, *, call_id: int, lock: bool = False) -> Task | None:
+    """The task that routes a caller's call (one per call)."""
+    query = select(Task).where(Task.call_id == call_id, Task.channel == TaskChannel.voice)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
+
+
+def _waiting() -> list[Any]:
+    return [Task.status == TaskStatus.pending, Task.leaving.is_(None)]
+
+
+def _in_line() -> tuple[Any, ...]:
+    return (Task.priority.desc(), Task.entered_at, Task.id)
+
+
+async def waiting_ids(session: AsyncSession, *, limit: int) -> list[int]:
+    """Waiting tasks across every queue, highest priority then oldest first."""
+    rows = await session.scalars(
+        select(Task.id).where(*_waiting()).order_by(*_in_line()).limit(limit)
+    )
+    return list(rows)
+
+
+async def lock_waiting(session: AsyncSession, *, task_id: int) -> Task | None:
+    """The task, locked, if it still waits; None if not, or if another instance holds it
+    right now (it is offering it: skip, rather than wait and offer it twice)."""
+    return await session.scalar(
+        select(Task)
+        .where(Task.id == task_id, *_waiting())
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def position(session: AsyncSession, *, task: Task) -> int:
+    """The task's place in its queue's line (1 = next): tasks ahead by priority, then age."""
+    ahead = await session.scalar(
+        select(func.count())
+        .select_from(Task)
+        .where(
+            *_waiting(),
+            Task.queue_id == task.queue_id,
+            Task.id != task.id,
+            or_(
+                Task.priority > task.priority,
+                (Task.priority == task.priority) & (Task.entered_at < task.entered_at),
+                (Task.priority == task.priority)
+                & (Task.entered_at == task.entered_at)
+                & (Task.id < task.id),
+            ),
+        )
+    )
+    return (ahead or 0) + 1
+
+
+async def waiting_in(session: AsyncSession, *, queue_id: int) -> int:
+    return await session.scalar(
+        select(func.count()).select_from(Task).where(*_waiting(), Task.queue_id == queue_id)
+    ) or 0
+
+
+async def list_waiting(session: AsyncSession, *, queue_id: int | None = None) -> list[Task]:
+    query = select(Task).where(*_waiting()).order_by(Task.queue_id, *_in_line())
+    if queue_id is not None:
+        query = query.where(Task.queue_id == queue_id)
+    return list(await session.scalars(query))
+
+
+def set_status(task: Task, status: TaskStatus, *, reason: str | None = None) -> None:
+    """Move a task on (recorded as `routing.task.updated`)."""
+    if task.status == status and reason is None:
+        return
+    task.status = status
+    now = utcnow()
+    if reason is not None:
+        task.reason = reason
+    if status == TaskStatus.assigned and task.assigned_at is None:
+        task.assigned_at = now
+        task.wait_seconds = _seconds(now - task.entered_at)
+    if status == TaskStatus.wrapping:
+        task.wrapup_started_at = now
+    if status in (TaskStatus.completed, TaskStatus.canceled):
+        task.completed_at = now
+        if task.wait_seconds is None:
+            task.wait_seconds = _seconds(now - task.entered_at)
+        if task.wrapup_started_at is not None:
+            task.wrapup_seconds = _seconds(now - task.wrapup_started_at)
+    session = object_session(task)
+    if session is not None:
+        _event(session, "routing.task.updated", task, reason=task.reason)  # type: ignore[arg-type]
+
+
+def _seconds(delta: dt.timedelta) -> int:
+    return max(0, round(delta.total_seconds()))
+
+
+# --- reservations -------------------------------------------------------------------------
+
+
+async def create_reservation(session: AsyncSession, *, task: Task, agent_id: int) -> Reservation:
+    reservation = Reservation(task_id=task.id, agent_id=agent_id, status=ReservationStatus.pending)
+    session.add(reservation)
+    await session.flush()
+    if task.status == TaskStatus.pending:
+        set_status(task, TaskStatus.reserved)
+    _reservation_event(session, "routing.reservation.created", reservation)
+    return reservation
+
+
+def _reservation_event(session: AsyncSession, name: str, reservation: Reservation) -> None:
+    events.record(
+        session, name, reservation_id=reservation.id, task_id=reservation.task_id,
+        agent_id=reservation.agent_id, status=reservation.status.value,
+    )
+
+
+async def get_reservation(session: AsyncSession, *, reservation_id: int) -> Reservation | None:
+    return await session.get(Reservation, reservation_id)
+
+
+async def open_reservations(session: AsyncSession, *, task_id: int) -> list[Reservation]:
+    """The offers in flight for a task (several while a ring-all queue rings everyone)."""
+    rows = await session.scalars(
+        select(Reservation)
+        .where(Reservation.task_id == task_id, Reservation.status.in_(OPEN_OFFERS))
+        .order_by(Reservation.id)
+    )
+    return list(rows)
+
+
+async def accepted_reservation(session: AsyncSession, *, task_id: int) -> Reservation | None:
+    return await session.scalar(
+        select(Reservation).where(
+            Reservation.task_id == task_id, Reservation.status == ReservationStatus.accepted
+        )
+    )
+
+
+async def agents_who_declined(session: AsyncSession, *, task_id: int) -> set[int]:
+    rows = await session.scalars(
+        select(Reservation.agent_id).where(
+            Reservation.task_id == task_id, Reservation.status.in_(DECLINED)
+        )
+    )
+    return set(rows)
+
+
+async def has_open_offer(session: AsyncSession, *, agent_id: int) -> bool:
+    found = await session.scalar(
+        select(Reservation.id)
+        .where(Reservation.agent_id == agent_id, Reservation.status.in_(OPEN_OFFERS))
+        .limit(1)
+    )
+    return found is not None
+
+
+def accept(reservation: Reservation, task: Task) -> None:
+    """The agent picked up: the task is theirs."""
+    reservation.status = ReservationStatus.accepted
+    reservation.answered_at = utcnow()
+    set_status(task, TaskStatus.assigned)
+    session = object_session(reservation)
+    if session is not None:
+        _reservation_event(session, "routing.reservation.accepted", reservation)  # type: ignore[arg-type]
+
+
+def close(reservation: Reservation, *, status: ReservationStatus) -> None:
+    reservation.status = status
+    reservation.ended_at = utcnow()
+    session = object_session(reservation)
+    if session is not None:
+        _reservation_event(session, "routing.reservation.closed", reservation)  # type: ignore[arg-type]
+
+
+async def stale_reservations(
+    session: AsyncSession, *, ringing_before: dt.datetime, answered_before: dt.datetime
+) -> list[Reservation]:
+    """Offers that should have ended by now: ringing past any ring timeout (the agent was
+    never rung, or the callback was lost), or answered long ago (the end was lost)."""
+    rows = await session.scalars(
+        select(Reservation).where(
+            (
+                (Reservation.status == ReservationStatus.pending)
+                & (Reservation.created_at < ringing_before)
+            )
+            | (
+                (Reservation.status == ReservationStatus.accepted)
+                & (Reservation.created_at < answered_before)
+            )
+        )
+    )
+    return list(rows)
+
+
+async def complete_wrapping(session: AsyncSession, *, agent_id: int) -> None:
+    """The agent's wrap-up ended: the task they were wrapping up is completed."""
+    rows = await session.scalars(
+        select(Task)
+        .join(Reservation, Reservation.task_id == Task.id)
+        .where(
+            Reservation.agent_id == agent_id,
+            Reservation.status == ReservationStatus.completed,
+            Task.status == TaskStatus.wrapping,
+        )
+    )
+    for task in rows:
+        set_status(task, TaskStatus.completed)
+
+
+# What a handle time is taken to be before a queue has any history of its own.
+DEFAULT_HANDLE_SECONDS = 180
+HANDLE_SAMPLE = 20
+
+
+async def estimated_wait(
+    session: AsyncSession, *, queue_id: int, position: int, agents_staffing: int
+) -> int:
+    """Seconds until a caller at `position` is likely answered: the queue's recent handle
+    time (answer to the end of wrap-up, over its last HANDLE_SAMPLE tasks) times the
+    callers ahead, shared among the agents who staff the queue."""
+    rows = await session.execute(
+        select(Task.assigned_at, Task.completed_at)
+        .where(
+            Task.queue_id == queue_id,
+            Task.status == TaskStatus.completed,
+            Task.assigned_at.is_not(None),
+        )
+        .order_by(Task.completed_at.desc())
+        .limit(HANDLE_SAMPLE)
+    )
+    handled = [
+        (done - assigned).total_seconds() for assigned, done in rows if assigned and done
+    ]
+    handle = sum(handled) / len(handled) if handled else DEFAULT_HANDLE_SECONDS
+    return round(position * handle / max(1, agents_staffing))
+
+
+def record_queue_result(task: Task, *, result: str, queue_seconds: int | None) -> None:
+    """The caller left the Twilio queue (to an agent, voicemail or by hanging up) after
+    QueueTime seconds: Twilio's figure is the wait the caller lived through."""
+    task.queue_result = result[:20] or "unknown"
+    if queue_seconds is not None:
+        task.wait_seconds = queue_seconds
+
+
+async def move(session: AsyncSession, *, task: Task, queue: TaskQueue, reason: str) -> None:
+    """Route a waiting task from another queue from now on (overflow, an escalation step),
+    keeping its age: it is still behind the callers who came before it."""
+    task.queue_id = queue.id
+    task.step_started_at = utcnow()
+    await session.flush()
+    _event(session, "routing.task.updated", task, reason=reason)
