@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 from builders import make_user
 from conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter.config import Settings
 from callcenter.routing import agents as routing
 from callcenter.routing import queues, tasks
-from callcenter.routing.models import Activity, Agent, Task
+from callcenter.routing.models import Activity, Agent, AgentStateLog, Reservation, Task
 from callcenter.telephony.models import Call, Outcome
 from callcenter.tickets.models import TicketEvent
 from twilio_emulator import AgentPhone, Emulator, EmulatorClient
@@ -124,6 +125,47 @@ class Centre:
             .where(TicketEvent.call_id == call.id)
             .execution_options(populate_existing=True)
         )
+
+    async def dial(
+        self, script: list[dict[str, Any]], *, from_: str = "+14155550100"
+    ) -> str:
+        """Place a call and return its sid at once (`call` waits for its end)."""
+        return await self.control.place_call(from_=from_, to=SUPPORT_NUMBER, script=script)
+
+    async def agent(self, agent_id: int) -> Agent:
+        """The agent as the app has them now (a fresh snapshot)."""
+        await self.db.rollback()
+        agent = await self.db.get(Agent, agent_id, populate_existing=True)
+        assert agent is not None
+        return agent
+
+    async def state_log(self, agent_id: int) -> list[tuple[str, str, str | None]]:
+        """The agent's state log, oldest first: (kind, state, reason) as a supervisor sees it."""
+        await self.db.rollback()
+        rows = await self.db.scalars(
+            select(AgentStateLog)
+            .where(AgentStateLog.agent_id == agent_id)
+            .order_by(AgentStateLog.id)
+        )
+        return [(row.kind, row.state, row.reason) for row in rows]
+
+    async def reservations(self, task_id: int) -> list[Reservation]:
+        """Every offer made of a task, in the order they were made."""
+        await self.db.rollback()
+        rows = await self.db.scalars(
+            select(Reservation)
+            .where(Reservation.task_id == task_id)
+            .order_by(Reservation.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(rows)
+
+    async def emulator_calls(self) -> list[dict[str, Any]]:
+        """The emulator's report of every call it has seen (inbound, agent legs, callbacks)."""
+        async with aiohttp.ClientSession() as http, http.get(
+            f"{self.emulator_url}/_emulator/calls"
+        ) as response:
+            return list(await response.json())
 
 
 @pytest.fixture

@@ -1,0 +1,327 @@
+"""Routing through the emulator, as callers, agents and supervisors live it: which agent a
+queue's strategy rings, skills and levels, priority, escalation, missed offers, wrap-up,
+callbacks, voicemail from the queue, abandonment and overflow.
+
+The emulator's clock is virtual (a caller's wait costs no real time) but the app's own
+timers (a workflow step's timeout, a queue's maximum wait, the end of wrap-up, a callback's
+retry) run on the wall clock. Tests of those set the timer's start into the past in the
+store, with the emulator's clock held still meanwhile (`paused`), and let the next round of
+the caller's wait loop, or the worker's job body, act on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+from builders import make_queue
+from sqlalchemy import select, update
+
+from callcenter.routing import agents as routing
+from callcenter.routing import decisions
+from callcenter.routing.models import (
+    Activity,
+    Agent,
+    QueueMember,
+    ReservationStatus,
+    RoutingState,
+    Strategy,
+    Task,
+    TaskChannel,
+    TaskStatus,
+)
+from callcenter.telephony.models import Call, Outcome
+from e2e.conftest import Centre
+from twilio_emulator import AgentPhone, Emulator
+
+T = TypeVar("T")
+
+CALLER = "+14155550100"
+SUPPORT = [{"press": "2"}]
+BILLING = [{"press": "1"}]
+URGENT = [{"press": "9"}]
+
+
+@pytest.fixture
+def settings_overrides(request: pytest.FixtureRequest, emulator: Emulator) -> dict[str, Any]:
+    """The emulator's URL, plus what a test's `@pytest.mark.settings(...)` asks for (the e2e
+    conftest's own fixture knows only the URL)."""
+    overrides: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers("settings"))):
+        overrides.update(marker.kwargs)
+    overrides["twilio_api_base_url"] = emulator.base_url  # type: ignore[attr-defined]
+    return overrides
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@contextlib.contextmanager
+def paused(emulator: Emulator) -> Iterator[None]:
+    """Hold the emulator's virtual clock still (as a request in flight does) while the test
+    arranges the store: no caller's wait runs on meanwhile."""
+    with emulator.engine.clock.busy():
+        yield
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T]], *, what: str, within: float = 20
+) -> T:
+    """Poll `check` until it returns something true; fail naming `what` if it never does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0.05)
+
+
+def heard(report: dict[str, Any]) -> str:
+    return " ".join(item.get("text", "") for item in report["heard"])
+
+
+async def arrange(centre: Centre, model: Any, row_id: int, **values: Any) -> None:
+    """Set columns of one row directly (only those: nothing else the app wrote is touched)."""
+    await centre.db.execute(
+        update(model).where(model.id == row_id).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    await centre.db.commit()
+
+
+async def queue(centre: Centre, name: str, **fields: Any) -> None:
+    await make_queue(centre.db, name=name, **fields)
+    await centre.db.commit()
+
+
+async def waiting_task(centre: Centre, sid: str) -> Task:
+    """The caller's task once they wait in line (pending)."""
+
+    async def check() -> Task | None:
+        await centre.db.rollback()
+        call = await centre.db.scalar(select(Call).where(Call.sid == sid))
+        if call is None:
+            return None
+        task = await centre.db.scalar(
+            select(Task).where(Task.call_id == call.id, Task.channel == TaskChannel.voice)
+            .execution_options(populate_existing=True)
+        )
+        return task if task is not None and task.status == TaskStatus.pending else None
+
+    return await eventually(check, what=f"caller {sid} waiting in line")
+
+
+async def wait_rounds(centre: Centre, sid: str, rounds: int) -> None:
+    """Until the waiting caller has heard their place in line `rounds` times."""
+
+    async def check() -> bool:
+        report = await centre.control.get_call(sid)
+        return heard(report).count("in line.") >= rounds
+
+    await eventually(check, what=f"{rounds} rounds of the wait loop for {sid}")
+
+
+async def in_state(centre: Centre, agent_id: int, state: RoutingState) -> Agent:
+    async def check() -> Agent | None:
+        agent = await centre.agent(agent_id)
+        return agent if agent.routing_state == state else None
+
+    return await eventually(check, what=f"agent {agent_id} {state}")
+
+
+@dataclass(frozen=True)
+class Staff:
+    """An agent as the test knows them (ids outlive the session's snapshots) and their phone."""
+
+    id: int
+    user_id: int
+    phone: AgentPhone
+
+
+async def hire(centre: Centre, **kw: Any) -> Staff:
+    """`centre.add_agent(**kw)`: a signed-in, available agent with a softphone bot."""
+    agent = await centre.add_agent(**kw)
+    return Staff(agent.id, agent.user_id, centre.phones[-1])
+
+
+def offered_from(phone: Any) -> list[str]:
+    """The caller numbers an agent's phone showed, offer by offer."""
+    return [offer["from"] for offer in phone.offers]
+
+
+async def one_call(centre: Centre, script: list[dict[str, Any]] = SUPPORT, **kw: Any) -> tuple[
+    Call, Task, list[int]
+]:
+    """A caller's whole call: the call and task as the app stored them, and the agents
+    offered it (agent ids, in the order they were rung)."""
+    report = await centre.call(script, **kw)
+    call = await centre.settled(report["sid"])
+    task, _ = await centre.task(call)
+    offered = [r.agent_id for r in await centre.reservations(task.id)]
+    await centre.db.refresh(call)
+    await centre.db.refresh(task)
+    return call, task, offered
+
+
+# --- strategies ---------------------------------------------------------------------------
+
+
+async def test_longest_idle_rings_the_agent_idle_longest(centre: Centre):
+    agents = [await hire(centre, talk_seconds=10) for _ in range(3)]
+    a, b, c = (agent.id for agent in agents)
+    for agent_id, minutes in ((a, 1), (b, 10), (c, 5)):
+        await arrange(centre, Agent, agent_id, idle_since=now() - dt.timedelta(minutes=minutes))
+
+    call, task, offered = await one_call(centre)
+    assert offered == [b]
+    assert call.outcome == Outcome.answered and call.agent_user_id == agents[1].user_id
+    assert task.status == TaskStatus.completed and task.reason == "answered"
+    assert [bool(who.phone.offers) for who in agents] == [False, True, False]
+
+
+async def test_round_robin_takes_turns_from_whoever_was_offered_longest_ago(centre: Centre):
+    await queue(centre, "support", strategy=Strategy.round_robin)
+    agents = [await hire(centre, talk_seconds=30) for _ in range(3)]
+    a, b, c = (agent.id for agent in agents)
+    # Longest idle would pick a; round robin goes by the queue's last offer to each.
+    await arrange(centre, Agent, a, idle_since=now() - dt.timedelta(hours=1))
+    for agent_id, offered_at in ((a, now() - dt.timedelta(minutes=1)), (b, None),
+                                 (c, now() - dt.timedelta(minutes=2))):
+        await centre.db.execute(
+            update(QueueMember)
+            .where(QueueMember.agent_id == agent_id)
+            .values(last_offered_at=offered_at)
+        )
+    await centre.db.commit()
+
+    reports = await asyncio.gather(
+        *(centre.call(SUPPORT, from_=f"+1415555020{i}") for i in range(3))
+    )
+    offers = []
+    for report in reports:
+        call = await centre.settled(report["sid"])
+        assert call.outcome == Outcome.answered
+        task, _ = await centre.task(call)
+        offers += [(r.id, r.agent_id) for r in await centre.reservations(task.id)]
+    assert [agent_id for _id, agent_id in sorted(offers)] == [b, c, a]
+    assert all(len(phone.connected) == 1 for phone in centre.phones), "one call each"
+
+
+async def test_fewest_calls_counts_only_todays_calls(centre: Centre):
+    await queue(centre, "support", strategy=Strategy.fewest_calls)
+    agents = [await hire(centre, talk_seconds=10) for _ in range(3)]
+    a, b, c = (agent.id for agent in agents)
+    today = now().date()
+    await arrange(centre, Agent, a, stats_day=today, calls_today=5,
+                  idle_since=now() - dt.timedelta(hours=1))
+    await arrange(centre, Agent, b, stats_day=today, calls_today=2)
+    # Nine calls, but yesterday: none today.
+    await arrange(centre, Agent, c, stats_day=today - dt.timedelta(days=1), calls_today=9)
+
+    call, _task, offered = await one_call(centre)
+    assert offered == [c]
+    assert call.agent_user_id == agents[2].user_id
+    chosen = await centre.agent(c)
+    assert (chosen.stats_day, chosen.calls_today) == (today, 1), "today's count starts over"
+    assert (await centre.agent(b)).calls_today == 2
+
+
+async def test_least_talk_time_rings_who_talked_least_today(centre: Centre):
+    await queue(centre, "support", strategy=Strategy.least_talk_time)
+    agents = [await hire(centre, talk_seconds=25) for _ in range(3)]
+    a, b, c = (agent.id for agent in agents)
+    today = now().date()
+    for agent_id, talked, idle in ((a, 600, 60), (b, 100, 0), (c, 300, 30)):
+        await arrange(
+            centre, Agent, agent_id, stats_day=today, talk_seconds_today=talked, calls_today=3,
+            idle_since=now() - dt.timedelta(minutes=idle),
+        )
+
+    call, _task, offered = await one_call(centre)
+    assert offered == [b]
+    assert call.agent_user_id == agents[1].user_id
+    talker = await centre.agent(b)
+    assert 120 <= talker.talk_seconds_today <= 130 and talker.calls_today == 4
+
+
+async def test_random_chooses_only_among_eligible_agents_and_each_of_them(centre: Centre):
+    await queue(centre, "support", strategy=Strategy.random, expression='skills HAS "support"')
+    first = await hire(centre, talk_seconds=60, skills={"support": 1})
+    second = await hire(centre, talk_seconds=60, skills={"support": 2})
+    outsider = await hire(centre, talk_seconds=60)  # no support skill
+    eligible = {first.id, second.id}
+
+    reports = await asyncio.gather(
+        centre.call(SUPPORT), centre.call(SUPPORT, from_="+14155550101")
+    )
+    answered_by = set()
+    for report in reports:
+        call = await centre.settled(report["sid"])
+        assert call.outcome == Outcome.answered
+        answered_by.add(call.agent_user_id)
+    assert answered_by == {first.user_id, second.user_id}
+    assert centre.phones[2].offers == [], "the agent without the skill is never rung"
+
+    # The decision itself, many times over (each claim rolled back): every eligible agent
+    # comes up, nobody else does.
+    task_id = (await centre.task(await centre.settled(reports[0]["sid"])))[0].id
+    chosen: set[int] = set()
+    for _ in range(40):
+        task = await centre.db.get(Task, task_id)
+        support = await make_queue(centre.db, name="support")
+        assert task is not None
+        picked = await decisions.choose(centre.db, task=task, queue=support)
+        await centre.db.rollback()
+        assert len(picked) == 1
+        chosen.update(picked)
+        if chosen == eligible:
+            break
+    assert chosen == eligible and outsider.id not in chosen
+
+
+async def test_ring_all_rings_everyone_and_the_first_to_answer_takes_the_call(centre: Centre):
+    await queue(centre, "support", strategy=Strategy.ring_all)
+    quick = await hire(centre, answer_delay=1, talk_seconds=20)
+    slow = await hire(centre, answer_delay=8, talk_seconds=20)
+    away = await hire(centre, mode="ignore")
+    off = await hire(centre)
+    await go(centre, off, Activity.offline)
+
+    call, task, offered = await one_call(centre)
+    assert sorted(offered) == sorted([quick.id, slow.id, away.id])
+    assert call.agent_user_id == quick.user_id
+    assert task.status == TaskStatus.completed and task.reason == "answered"
+    by_agent = {r.agent_id: r.status for r in await centre.reservations(task.id)}
+    assert by_agent == {
+        quick.id: ReservationStatus.completed,
+        slow.id: ReservationStatus.rescinded,
+        away.id: ReservationStatus.rescinded,
+    }
+    assert all(len(who.phone.offers) == 1 for who in (quick, slow, away))
+    assert off.phone.offers == []
+    assert quick.phone.connected and not slow.phone.connected
+    for loser in (slow.id, away.id):
+        agent = await centre.agent(loser)
+        assert agent.routing_state == RoutingState.idle
+        assert agent.missed_offers == 0 and agent.activity == Activity.available
+        assert all(reason != "missed" for _k, _s, reason in await centre.state_log(loser))
+
+
+async def go(centre: Centre, who: Staff, activity: Activity, reason: str | None = None) -> None:
+    """The agent chooses an activity (offline, a break), as from their page."""
+    await routing.set_activity(
+        centre.db, agent=await centre.agent(who.id), activity=activity, reason=reason
+    )
+    await centre.db.commit()
