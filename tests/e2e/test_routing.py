@@ -20,10 +20,12 @@ from typing import Any, TypeVar
 
 import pytest
 from builders import make_queue
+from quart import Quart
 from sqlalchemy import select, update
 
+from callcenter.flows import escalation
 from callcenter.routing import agents as routing
-from callcenter.routing import decisions
+from callcenter.routing import decisions, workflows
 from callcenter.routing.models import (
     Activity,
     Agent,
@@ -36,6 +38,7 @@ from callcenter.routing.models import (
     TaskStatus,
 )
 from callcenter.telephony.models import Call, Outcome
+from callcenter.tickets.models import Ticket, TicketEventKind, TicketPriority
 from e2e.conftest import Centre
 from twilio_emulator import AgentPhone, Emulator
 
@@ -154,6 +157,44 @@ async def hire(centre: Centre, **kw: Any) -> Staff:
     """`centre.add_agent(**kw)`: a signed-in, available agent with a softphone bot."""
     agent = await centre.add_agent(**kw)
     return Staff(agent.id, agent.user_id, centre.phones[-1])
+
+
+async def finished(centre: Centre, *sids: str) -> list[Call]:
+    """The calls once all have settled, read in one snapshot (so all stay usable)."""
+    for sid in sids:
+        await centre.settled(sid)
+    await centre.db.rollback()
+    found = {
+        call.sid: call
+        for call in await centre.db.scalars(
+            select(Call).where(Call.sid.in_(sids)).execution_options(populate_existing=True)
+        )
+    }
+    return [found[sid] for sid in sids]
+
+
+async def wrapping_up(centre: Centre, who: Staff) -> None:
+    """The agent is still wrapping up an earlier call (for the next hour): they staff the
+    phones, so callers wait for them, but nobody is offered to them."""
+    await arrange(
+        centre, Agent, who.id, routing_state=RoutingState.wrap_up,
+        wrapup_until=now() + dt.timedelta(hours=1),
+    )
+
+
+async def say_at_the_tone(emulator: Emulator, sid: str, text: str) -> None:
+    """The caller speaks once a recording listens (a script's `say` would be spent on the
+    first thing that listens: the Gather of the wait loop)."""
+    engine = emulator.engine
+    call = engine.calls[sid]
+
+    async def tone() -> None:
+        while call.listening != "record" and not call.done:
+            await call.wait_change()
+
+    await asyncio.wait_for(tone(), 60)
+    if not call.done:
+        await engine.speak(call, text)
 
 
 def offered_from(phone: Any) -> list[str]:
@@ -325,3 +366,138 @@ async def go(centre: Centre, who: Staff, activity: Activity, reason: str | None 
         centre.db, agent=await centre.agent(who.id), activity=activity, reason=reason
     )
     await centre.db.commit()
+
+
+# --- skills, levels, priority -------------------------------------------------------------
+
+
+async def test_a_queue_for_a_skill_rings_only_agents_who_have_it(centre: Centre):
+    await queue(centre, "billing", expression='skills HAS "billing"')
+    generalist = await hire(centre, talk_seconds=10)  # idle longest, but no billing
+    biller = await hire(centre, talk_seconds=10, skills={"billing": 1})
+    await arrange(centre, Agent, generalist.id, idle_since=now() - dt.timedelta(hours=1))
+
+    call, task, offered = await one_call(centre, BILLING)
+    assert (await centre.task(call))[1] == "billing"
+    assert offered == [biller.id] and call.agent_user_id == biller.user_id
+    assert generalist.phone.offers == []
+    assert task.reason == "answered"
+
+
+async def test_a_queue_for_a_skill_level_rings_only_agents_at_that_level(centre: Centre):
+    await queue(centre, "billing", expression="skill_levels.billing >= 2")
+    junior = await hire(centre, talk_seconds=10, skills={"billing": 1})
+    senior = await hire(centre, talk_seconds=10, skills={"billing": 3})
+    await arrange(centre, Agent, junior.id, idle_since=now() - dt.timedelta(hours=1))
+
+    call, _task, offered = await one_call(centre, BILLING)
+    assert offered == [senior.id] and call.agent_user_id == senior.user_id
+    assert junior.phone.offers == []
+
+
+async def test_urgent_caller_is_answered_before_a_normal_one_who_waited_longer(centre: Centre):
+    """One agent on a call; a normal caller waits, then an urgent one (pressed 9). When the
+    agent is free, the urgent caller goes first, and their ticket is urgent."""
+    agent = await hire(centre, talk_seconds=60, answer_delay=1)
+    first = await centre.dial(SUPPORT, from_="+14155550110")
+    await in_state(centre, agent.id, RoutingState.on_call)
+    normal = await centre.dial(SUPPORT, from_="+14155550111")
+    normal_entered = (await waiting_task(centre, normal)).entered_at
+    urgent = await centre.dial(URGENT, from_="+14155550119")
+    assert (await waiting_task(centre, urgent)).entered_at > normal_entered
+
+    for sid in (first, normal, urgent):
+        await centre.control.wait_for_call(sid, timeout=60)
+    assert offered_from(agent.phone) == ["+14155550110", "+14155550119", "+14155550111"]
+    normal_call, urgent_call = await finished(centre, normal, urgent)
+    assert normal_call.outcome == urgent_call.outcome == Outcome.answered
+    (normal_task, normal_queue), (urgent_task, urgent_queue) = (
+        await centre.task(normal_call), await centre.task(urgent_call)
+    )
+    assert (normal_queue, urgent_queue) == ("support", "urgent")
+    assert urgent_task.priority == 100 and normal_task.priority == 0
+    assert urgent_task.assigned_at < normal_task.assigned_at
+    assert urgent_task.wait_seconds < normal_task.wait_seconds
+    tickets = {}
+    for call in (normal_call, urgent_call):
+        event = await centre.ticket_event(call)
+        assert event is not None
+        ticket = await centre.db.get(Ticket, event.ticket_id, populate_existing=True)
+        assert ticket is not None
+        tickets[call.sid] = ticket.priority
+    assert tickets == {normal: TicketPriority.normal, urgent: TicketPriority.urgent}
+
+
+# --- escalation ---------------------------------------------------------------------------
+
+
+async def test_an_escalation_step_that_times_out_widens_the_queue_to_the_next_step(
+    centre: Centre, emulator: Emulator
+):
+    """Step 0 wants a level-3 agent (who is away); once its timeout passes the task moves
+    to step 1, any support level, and the level-1 agent answers. The caller keeps their
+    age (their place in line)."""
+    support = await make_queue(centre.db, name="support")
+    await workflows.set_workflow(
+        centre.db, queue=support,
+        steps=[
+            {"queue": "support", "expression": "skill_levels.support >= 3", "timeout": 60},
+            {"queue": "support", "expression": "skill_levels.support >= 1"},
+        ],
+    )
+    await centre.db.commit()
+    expert = await hire(centre, talk_seconds=10, skills={"support": 3})
+    await go(centre, expert, Activity.on_break, "lunch")
+    junior = await hire(centre, talk_seconds=10, skills={"support": 1})
+
+    sid = await centre.dial(SUPPORT)
+    task = await waiting_task(centre, sid)
+    await wait_rounds(centre, sid, 2)
+    with paused(emulator):
+        assert junior.phone.offers == [], "step 0 is for level 3 only"
+        await centre.db.refresh(task)
+        assert task.step == 0 and task.status == TaskStatus.pending
+        entered_at = task.entered_at
+        await arrange(centre, Task, task.id, step_started_at=now() - dt.timedelta(seconds=61))
+
+    report = await centre.control.wait_for_call(sid, timeout=60)
+    call = await centre.settled(report["sid"])
+    task, queue_name = await centre.task(call)
+    assert call.outcome == Outcome.answered and call.agent_user_id == junior.user_id
+    assert (task.step, queue_name, task.reason) == (1, "support", "answered")
+    assert task.entered_at == entered_at
+    assert [r.agent_id for r in await centre.reservations(task.id)] == [junior.id]
+    assert expert.phone.offers == []
+
+
+async def test_an_escalation_ending_in_voicemail_sends_the_caller_there(
+    centre: Centre, emulator: Emulator, app: Quart
+):
+    """The worker's step timer (its job body, run here) moves a caller nobody took to the
+    workflow's last step, voicemail; the caller hears the prompt at their next round."""
+    support = await make_queue(centre.db, name="support")
+    await workflows.set_workflow(
+        centre.db, queue=support, steps=[{"queue": "support", "timeout": 30}, {"voicemail": True}]
+    )
+    await centre.db.commit()
+    await wrapping_up(centre, await hire(centre))
+    sid = await centre.dial(SUPPORT)
+    message = asyncio.create_task(
+        say_at_the_tone(emulator, sid, "Please call me about my invoice.")
+    )
+    task = await waiting_task(centre, sid)
+    with paused(emulator):
+        await arrange(centre, Task, task.id, step_started_at=now() - dt.timedelta(seconds=31))
+        tel = app.extensions["callcenter"].telephony
+        moved = await escalation.step_timed_out(tel, task_id=task.id, step=0)
+    assert moved
+
+    report = await centre.control.wait_for_call(sid, timeout=60)
+    await message
+    assert "leave your name" in heard(report) and report["recordings"]
+    call = await centre.settled(sid)
+    task, _ = await centre.task(call)
+    assert call.outcome == Outcome.voicemail
+    assert (task.status, task.reason, task.step) == (TaskStatus.canceled, "voicemail", 1)
+    event = await centre.ticket_event(call)
+    assert event is not None and event.kind == TicketEventKind.voicemail
