@@ -132,16 +132,21 @@ class Centre:
         """Place a call and return its sid at once (`call` waits for its end)."""
         return await self.control.place_call(from_=from_, to=SUPPORT_NUMBER, script=script)
 
+    async def _snapshot(self) -> None:
+        """A fresh snapshot for the next read (SQLite's WAL keeps one per transaction),
+        ending the transaction with a commit: a rollback would expire every loaded object."""
+        await self.db.commit()
+
     async def agent(self, agent_id: int) -> Agent:
         """The agent as the app has them now (a fresh snapshot)."""
-        await self.db.rollback()
+        await self._snapshot()
         agent = await self.db.get(Agent, agent_id, populate_existing=True)
         assert agent is not None
         return agent
 
     async def state_log(self, agent_id: int) -> list[tuple[str, str, str | None]]:
         """The agent's state log, oldest first: (kind, state, reason) as a supervisor sees it."""
-        await self.db.rollback()
+        await self._snapshot()
         rows = await self.db.scalars(
             select(AgentStateLog)
             .where(AgentStateLog.agent_id == agent_id)
@@ -151,7 +156,7 @@ class Centre:
 
     async def reservations(self, task_id: int) -> list[Reservation]:
         """Every offer made of a task, in the order they were made."""
-        await self.db.rollback()
+        await self._snapshot()
         rows = await self.db.scalars(
             select(Reservation)
             .where(Reservation.task_id == task_id)

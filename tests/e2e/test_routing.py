@@ -18,11 +18,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import aiohttp
 import pytest
-from builders import make_queue
+from builders import make_queue, make_token
 from quart import Quart
 from sqlalchemy import select, update
 
+from callcenter.accounts.models import User
 from callcenter.flows import escalation
 from callcenter.routing import agents as routing
 from callcenter.routing import decisions, workflows
@@ -113,7 +115,7 @@ async def waiting_task(centre: Centre, sid: str) -> Task:
     """The caller's task once they wait in line (pending)."""
 
     async def check() -> Task | None:
-        await centre.db.rollback()
+        await centre.db.commit()  # a fresh snapshot, nothing loaded expired
         call = await centre.db.scalar(select(Call).where(Call.sid == sid))
         if call is None:
             return None
@@ -501,3 +503,139 @@ async def test_an_escalation_ending_in_voicemail_sends_the_caller_there(
     assert (task.status, task.reason, task.step) == (TaskStatus.canceled, "voicemail", 1)
     event = await centre.ticket_event(call)
     assert event is not None and event.kind == TicketEventKind.voicemail
+
+
+# --- offers not taken ---------------------------------------------------------------------
+
+
+@pytest.mark.settings(agent_ring_seconds=5)
+async def test_a_rejected_and_an_unanswered_offer_go_to_the_next_agent(centre: Centre):
+    rejecter = await hire(centre, mode="reject", answer_delay=1)
+    absent = await hire(centre, mode="ignore")
+    taker = await hire(centre, talk_seconds=20)
+    for who, minutes in ((rejecter, 30), (absent, 20), (taker, 10)):
+        await arrange(centre, Agent, who.id, idle_since=now() - dt.timedelta(minutes=minutes))
+
+    call, task, offered = await one_call(centre)
+    assert offered == [rejecter.id, absent.id, taker.id]
+    assert call.outcome == Outcome.answered and call.agent_user_id == taker.user_id
+    assert [r.status for r in await centre.reservations(task.id)] == [
+        ReservationStatus.rejected, ReservationStatus.timeout, ReservationStatus.completed,
+    ]
+    # The caller waited through both: the reject at once, the ring for its full 5 s.
+    assert task.wait_seconds is not None and task.wait_seconds >= 5
+    for who in (rejecter, absent):
+        agent = await centre.agent(who.id)
+        assert (agent.routing_state, agent.activity) == (RoutingState.idle, Activity.available)
+        assert agent.missed_offers == 1
+        assert ("routing", "idle", "missed") in await centre.state_log(who.id)
+        assert len(who.phone.offers) == 1 and not who.phone.connected
+
+
+@pytest.mark.settings(agent_ring_seconds=5, missed_offers_limit=2)
+async def test_an_agent_who_misses_offers_is_put_on_a_break_and_offered_no_more(centre: Centre):
+    sleepy = await hire(centre, mode="ignore")
+    taker = await hire(centre, talk_seconds=10)
+    await arrange(centre, Agent, sleepy.id, idle_since=now() - dt.timedelta(hours=1))
+
+    for turn in range(3):
+        call, _task, offered = await one_call(centre, from_=f"+1415555030{turn}")
+        assert call.outcome == Outcome.answered and call.agent_user_id == taker.user_id
+        assert offered == ([sleepy.id, taker.id] if turn < 2 else [taker.id])
+
+    assert len(sleepy.phone.offers) == 2, "rung twice, then left alone"
+    agent = await centre.agent(sleepy.id)
+    assert agent.activity == Activity.on_break and agent.break_reason == "missed offers"
+    assert agent.routing_state == RoutingState.idle and agent.missed_offers == 2
+    log = await centre.state_log(sleepy.id)
+    assert log[-1] == ("activity", "break", "missed offers")
+    assert log.count(("routing", "idle", "missed")) == 2
+    assert (await centre.agent(taker.id)).activity == Activity.available
+
+
+async def test_caller_hanging_up_while_the_agent_rings_frees_the_agent_unblamed(centre: Centre):
+    agent = await hire(centre, mode="ignore")  # rings for the full 20 s
+    report = await centre.call([*SUPPORT, {"wait": 8}, {"hangup": True}])
+    assert report["queue_result"] == "hangup"
+    call = await centre.settled(report["sid"])
+    task, _ = await centre.task(call)
+    assert call.outcome == Outcome.abandoned
+    assert (task.status, task.reason) == (TaskStatus.canceled, "abandoned")
+    assert task.wait_seconds is not None and 5 <= task.wait_seconds <= 12
+    assert [r.status for r in await centre.reservations(task.id)] == [ReservationStatus.canceled]
+    assert agent.phone.offers and not agent.phone.connected
+    assert any(m["type"] == "canceled" for m in agent.phone.messages), "the phone stopped"
+    freed = await centre.agent(agent.id)
+    assert freed.routing_state == RoutingState.idle and freed.missed_offers == 0
+    assert freed.activity == Activity.available
+    event = await centre.ticket_event(call)
+    assert event is not None and "abandoned" in event.body
+
+
+# --- wrap-up ------------------------------------------------------------------------------
+
+
+async def wrapup_after_first_call(centre: Centre) -> tuple[Staff, int, str]:
+    """Support has 10 minutes of wrap-up; its one agent takes a call, so they are in wrap-up
+    and a second caller waits. Returns the agent, the first call's task, the second sid."""
+    await queue(centre, "support", wrapup_seconds=600)
+    agent = await hire(centre, talk_seconds=20)
+    call, first_task, _ = await one_call(centre)
+    assert call.outcome == Outcome.answered
+    assert first_task.status == TaskStatus.wrapping and first_task.reason == "answered"
+    wrapping = await centre.agent(agent.id)
+    assert wrapping.routing_state == RoutingState.wrap_up
+    assert wrapping.wrapup_until is not None
+    assert 590 <= (wrapping.wrapup_until - now()).total_seconds() <= 600
+    assert wrapping.calls_today == 1, "the call counts at once, not at the end of wrap-up"
+
+    second = await centre.dial(SUPPORT, from_="+14155550102")
+    await waiting_task(centre, second)
+    await wait_rounds(centre, second, 2)
+    assert len(agent.phone.offers) == 1, "nobody is offered to an agent in wrap-up"
+    return agent, first_task.id, second
+
+
+async def test_wrapup_keeps_the_agent_from_callers_until_they_end_it(centre: Centre):
+    agent, first_task, second = await wrapup_after_first_call(centre)
+    user = await centre.db.get(User, agent.user_id)
+    assert user is not None
+    token = await make_token(centre.db, user=user)
+    await centre.db.commit()
+
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{centre.app_url}/api/agents/me/wrap-up/end",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        assert response.status == 200
+        assert (await response.json())["routing_state"] in ("idle", "ringing")
+
+    report = await centre.control.wait_for_call(second, timeout=60)
+    call = await centre.settled(report["sid"])
+    assert call.outcome == Outcome.answered and call.agent_user_id == agent.user_id
+    assert offered_from(agent.phone) == [CALLER, "+14155550102"]
+    done = await centre.db.get(Task, first_task, populate_existing=True)
+    assert done is not None and done.status == TaskStatus.completed
+    assert done.wrapup_seconds is not None and done.wrapup_seconds < 600
+    states = [state for kind, state, _ in await centre.state_log(agent.id) if kind == "routing"]
+    assert states[:5] == ["ringing", "on-call", "wrap-up", "idle", "ringing"]
+
+
+async def test_wrapup_whose_time_is_up_frees_the_agent_for_the_next_caller(
+    centre: Centre, emulator: Emulator
+):
+    """No worker runs here: the next round of the waiting caller's loop finds the agent's
+    wrap-up over and offers them the call (and completes the task they wrapped up)."""
+    agent, first_task, second = await wrapup_after_first_call(centre)
+    with paused(emulator):
+        await arrange(centre, Agent, agent.id, wrapup_until=now() - dt.timedelta(seconds=1))
+
+    report = await centre.control.wait_for_call(second, timeout=60)
+    call = await centre.settled(report["sid"])
+    assert call.outcome == Outcome.answered and call.agent_user_id == agent.user_id
+    assert len(agent.phone.offers) == 2
+    done = await centre.db.get(Task, first_task, populate_existing=True)
+    assert done is not None and done.status == TaskStatus.completed
