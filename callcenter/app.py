@@ -29,6 +29,8 @@ from callcenter.flows import queues as flow_queues
 from callcenter.http import context, security
 from callcenter.http.clients import client_address
 from callcenter.http.health import bp as health
+from callcenter.routing.queue_views import bp as queues_api
+from callcenter.routing.task_views import bp as tasks_api
 from callcenter.routing.views import bp as routing_api
 from callcenter.telephony.gateway import TwilioGateway
 from callcenter.telephony.views import bp as telephony_hooks
@@ -93,7 +95,8 @@ def create_app(settings: Settings) -> Quart:
     auth.register(app)
     errors.register(app)
     for blueprint in (
-        accounts_pages, admin_pages, accounts_api, routing_api, telephony_hooks, health
+        accounts_pages, admin_pages, accounts_api, routing_api, queues_api, tasks_api,
+        telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)
     _register_vendor(app)

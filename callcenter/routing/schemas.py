@@ -1,12 +1,98 @@
-"""What the routing API sends and accepts."""
+"""What the routing API sends and accepts (the admin pages' forms are checked with the same
+models, so a field means one thing and has one set of bounds everywhere)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from callcenter.routing.models import Activity, RoutingState
+from callcenter.routing import expressions, workflows
+from callcenter.routing.models import Activity, RoutingState, Strategy, TaskChannel, TaskStatus
+from callcenter.routing.queues import VOICEMAIL
+
+# An id beyond an integer column names no row of ours: a 404, never a query that overflows.
+ROW_ID_MAX = 2**31 - 1
+# The names IVR queue nodes use (`callcenter.ivr.flow.QueueNode.queue`).
+QUEUE_NAME = r"^[a-z][a-z0-9_-]{0,62}$"
+QueueName = Annotated[str, Field(pattern=QUEUE_NAME)]
+# No control characters: they make a page unreadable, and PostgreSQL refuses NUL outright.
+PlainText = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
+Expression = Annotated[str, Field(max_length=expressions.MAX_LENGTH)]
+SkillName = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,40}$")]
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")]
+Description = Annotated[PlainText, Field(max_length=200)]
+
+
+# The admin forms validate with this context: their fields are all text ("30").
+FORM = {"form": True}
+
+
+def _whole_number(value: Any, info: ValidationInfo) -> Any:
+    """JSON's `true` and `"30"` are no numbers, though pydantic would take them as 1 and 30:
+    refused, as the document promises (`30.0` is a JSON integer and stays one)."""
+    text_allowed = isinstance(value, str) and (info.context or {}).get("form")
+    if isinstance(value, bool) or (isinstance(value, str) and not text_allowed):
+        raise PydanticCustomError("int_type", "Input should be a whole number")
+    return value
+
+
+def _count(low: int, high: int) -> Any:
+    """A whole number from `low` to `high`."""
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_whole_number)]
+
+
+def _exactly_true(value: Any) -> Any:
+    """`{"voicemail": 1}` is not `{"voicemail": true}`."""
+    if value is not True:
+        raise PydanticCustomError("literal_error", "Input should be true")
+    return value
+
+
+SkillLevel = _count(1, 10)
+MaxSize = _count(1, 10_000)
+MaxWait = _count(10, 4 * 3600)
+ServiceLevel = _count(1, 3600)
+Wrapup = _count(0, 3600)
+Timeout = _count(workflows.MIN_TIMEOUT, workflows.MAX_TIMEOUT)
+OneCall = _count(1, 1)
+Chats = _count(0, 20)
+
+
+class Strict(BaseModel):
+    """A request body: a misspelt field is refused rather than quietly ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _unchanged_when_left_out(schema: dict[str, Any]) -> None:
+    """A PATCH field left out keeps its value, so the document shows no default for it."""
+    for field in schema.get("properties", {}).values():
+        field.pop("default", None)
+
+
+class Patch(Strict):
+    """A partial update: only the fields sent change (`model_dump(exclude_unset=True)`)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_unchanged_when_left_out)
+
+    def changes(self, current: object) -> dict[str, Any]:
+        """The fields sent whose value differs from `current`'s: what the update changes,
+        and what the audit log records of it."""
+        sent = self.model_dump(exclude_unset=True)
+        return {key: value for key, value in sent.items() if getattr(current, key) != value}
+
+
+# --- agents ----------------------------------------------------------------------------------
 
 
 class AgentOut(BaseModel):
@@ -37,4 +123,181 @@ class ActivityIn(BaseModel):
     A break may carry a reason ("lunch", "training")."""
 
     activity: Activity
-    reason: str | None = Field(default=None, max_length=100)
+    reason: Annotated[PlainText, Field(max_length=100)] | None = None
+
+
+class CapacityIn(Strict):
+    """Tasks at once per channel: one call at a time (voice is 1 for now); chats later."""
+
+    voice: OneCall = 1
+    chat: Chats = 0
+
+
+class AgentPatch(Patch):
+    """What a supervisor changes about an agent; the queues that select them follow at once.
+
+    `skills` and `languages` replace the agent's whole set (send `{}` or `[]` to clear it)."""
+
+    # Keys outside the pattern are refused: the document says so, not only the validator.
+    skills: dict[SkillName, SkillLevel] = Field(
+        default_factory=dict, max_length=100, json_schema_extra={"additionalProperties": False}
+    )
+    languages: list[LanguageCode] = Field(default_factory=list, max_length=20)
+    capacity: CapacityIn = Field(default_factory=CapacityIn)
+
+
+class HeartbeatOut(BaseModel):
+    """The agent as routing sees them at their page's heartbeat."""
+
+    activity: Activity
+    break_reason: str | None
+    routing_state: RoutingState
+    last_heartbeat_at: dt.datetime
+
+
+class StateLogOut(BaseModel):
+    id: int
+    kind: Literal["activity", "routing"]
+    state: str
+    reason: str | None
+    task_id: int | None
+    at: dt.datetime
+
+
+class StateLogList(BaseModel):
+    items: list[StateLogOut]
+
+
+class LogQuery(BaseModel):
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+class QueueSettings(Strict):
+    """A queue's settings. `expression` selects its agents (TaskRouter's worker expressions:
+    `skills HAS "billing" AND skill_levels.billing >= 2`); `overflow` is where callers go
+    when it is full or their wait passes `max_wait_seconds`: another queue or voicemail."""
+
+    description: Description = ""
+    expression: Expression = "1==1"
+    strategy: Strategy = Strategy.longest_idle
+    max_size: MaxSize | None = None
+    max_wait_seconds: MaxWait | None = None
+    overflow: QueueName | None = None
+    service_level_seconds: ServiceLevel = 30
+    wrapup_seconds: Wrapup = 30
+
+
+class QueueIn(QueueSettings):
+    """A new queue: its name (what IVR queue nodes send callers to) and its settings."""
+
+    name: QueueName
+
+    @field_validator("name")
+    @classmethod
+    def _not_voicemail(cls, name: str) -> str:
+        if name == VOICEMAIL:
+            raise ValueError(f"{VOICEMAIL!r} is where overflow sends callers: choose another")
+        return name
+
+
+class QueuePatch(QueueSettings, Patch):
+    """Changes to a queue's settings; its name stays (IVR nodes and Twilio know it by it).
+    A new expression re-selects its agents at once; `null` lifts a limit or an overflow."""
+
+
+class QueueOut(BaseModel):
+    """A queue's settings and its live figures (waiting callers, agents in it, free now)."""
+
+    id: int
+    name: str
+    description: str
+    expression: str
+    strategy: Strategy
+    max_size: int | None
+    max_wait_seconds: int | None
+    overflow: str | None
+    service_level_seconds: int
+    wrapup_seconds: int
+    created_at: dt.datetime
+    waiting: int
+    longest_wait_seconds: int
+    agents: int
+    agents_staffing: int
+    agents_free: int
+
+
+class QueueList(BaseModel):
+    items: list[QueueOut]
+
+
+# --- workflows -------------------------------------------------------------------------------
+
+
+class QueueStep(Strict):
+    """Wait in `queue` for the agents it selects (and `expression`, if given, narrows), for
+    `timeout` seconds before the next step; the last step may wait without end."""
+
+    queue: QueueName
+    expression: Expression | None = None
+    timeout: Timeout | None = None
+
+
+class VoicemailStep(Strict):
+    """End the workflow in voicemail (the last step only)."""
+
+    voicemail: Annotated[Literal[True], BeforeValidator(_exactly_true)]
+
+
+class WorkflowIn(Strict):
+    """The queue's escalation steps, first to last: the first is the queue itself; every
+    step but the last needs a timeout; voicemail, if any, comes last."""
+
+    steps: list[QueueStep | VoicemailStep] = Field(min_length=1, max_length=workflows.MAX_STEPS)
+
+
+class StepOut(BaseModel):
+    queue: str | None = None
+    voicemail: bool = False
+    expression: str | None = None
+    timeout: int | None = None
+
+
+class WorkflowOut(BaseModel):
+    id: int
+    queue_id: int
+    queue: str
+    steps: list[StepOut]
+    created_at: dt.datetime
+
+
+class WorkflowList(BaseModel):
+    items: list[WorkflowOut]
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+class TaskQuery(BaseModel):
+    queue: QueueName | None = None
+
+
+class TaskOut(BaseModel):
+    """A waiting task: `position` is its place in its queue's line (1 = next)."""
+
+    id: int
+    channel: TaskChannel
+    status: TaskStatus
+    queue: str | None
+    priority: int
+    entered_at: dt.datetime
+    age_seconds: int
+    position: int
+    attributes: dict[str, Any]
+    call_id: int | None
+
+
+class TaskList(BaseModel):
+    items: list[TaskOut]

@@ -1,24 +1,45 @@
-"""The agents API: an agent sets their own activity; supervisors see everyone's."""
+"""The agents API: an agent sets their own activity, ends their wrap-up and keeps their
+softphone page known to be alive; supervisors see everyone, edit skills and read the log."""
 
 from __future__ import annotations
 
 from quart import Blueprint
-from quart_schema import tag_blueprint, validate_request, validate_response
+from quart_schema import (
+    tag_blueprint,
+    validate_querystring,
+    validate_request,
+    validate_response,
+)
 
 from callcenter import api
+from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role, User
+from callcenter.audit import service as audit
+from callcenter.errors import APIError
 from callcenter.flows import offers
 from callcenter.http.context import after_commit, db, state
-from callcenter.routing import agents, queues
+from callcenter.routing import agents, queues, state_log
 from callcenter.routing.models import Activity, Agent
-from callcenter.routing.schemas import ActivityIn, AgentList, AgentOut
+from callcenter.routing.schemas import (
+    ActivityIn,
+    AgentList,
+    AgentOut,
+    AgentPatch,
+    HeartbeatOut,
+    LogQuery,
+    StateLogList,
+    StateLogOut,
+)
 
 # `require_role` comes first (outermost) on every route: a caller who may not use a route
 # gets 401/403 before anything else runs, never the request schema's validation details.
 # It keeps quart-schema's OpenAPI metadata, which `functools.wraps` copies along.
 bp = Blueprint("routing_api", __name__, url_prefix="/api/agents")
 tag_blueprint(bp, ["agents"])
+
+# Ids beyond an integer column are no row of ours: 404, not an overflow in the database.
+AGENT = "/<int(max=2147483647):agent_id>"
 
 
 async def _out(agent: Agent, user: User) -> AgentOut:
@@ -42,15 +63,20 @@ async def _out(agent: Agent, user: User) -> AgentOut:
     )
 
 
+async def _mine() -> tuple[Agent, User]:
+    """The signed-in user's agent profile (made on first use) and the user."""
+    user = current_user()
+    assert user is not None
+    return await agents.agent_for_user(db(), user=user), user
+
+
 @bp.get("/me")
 @require_role(Role.agent)
 @validate_response(AgentOut, 200)
 @validate_response(api.ErrorOut, 401)
 async def read_my_agent() -> AgentOut:
     """The signed-in user's agent profile: softphone identity and current activity."""
-    user = current_user()
-    assert user is not None
-    return await _out(await agents.agent_for_user(db(), user=user), user)
+    return await _out(*await _mine())
 
 
 @bp.put("/me/activity")
@@ -64,9 +90,7 @@ async def set_my_activity(data: ActivityIn) -> AgentOut:
     """Go available, on a break (with a reason) or offline. Never interrupts a call: an
     agent who leaves during one finishes it and is offered nothing more. Going available
     may bring a waiting call at once."""
-    user = current_user()
-    assert user is not None
-    agent = await agents.agent_for_user(db(), user=user)
+    agent, user = await _mine()
     await agents.set_activity(db(), agent=agent, activity=data.activity, reason=data.reason)
     if data.activity == Activity.available:
         after_commit(offers.dispatch, state().telephony)
@@ -82,3 +106,87 @@ async def list_agents() -> AgentList:
     """Every agent and what they are doing now. Supervisors and admins."""
     rows = await agents.list_agents(db())
     return AgentList(items=[await _out(agent, user) for agent, user in rows])
+
+
+@bp.post("/me/wrap-up/end")
+@require_role(Role.agent)
+@validate_response(AgentOut, 200)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 409)
+async def end_my_wrapup() -> AgentOut:
+    """Done wrapping up before the queue's wrap-up time is over: idle now, and a waiting
+    call may come at once. 409 when not in wrap-up."""
+    agent, user = await _mine()
+    if not await offers.end_wrapup(db(), agent_id=agent.id):
+        raise APIError(409, "not_in_wrapup", "you are not in wrap-up")
+    after_commit(offers.dispatch, state().telephony)
+    await db().refresh(agent)
+    return await _out(agent, user)
+
+
+@bp.post("/me/heartbeat")
+@require_role(Role.agent)
+@validate_response(HeartbeatOut, 200)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+async def heartbeat() -> HeartbeatOut:
+    """The softphone page is open and alive: an agent whose page falls silent is set
+    offline, so callers do not ring a phone nobody is at. The answer carries the agent's
+    activity and routing state, so the page notices a change it missed (a break for
+    missed offers)."""
+    agent, _ = await _mine()
+    await agents.heartbeat(db(), agent=agent)
+    return HeartbeatOut.model_validate(agent, from_attributes=True)
+
+
+async def _agent(agent_id: int) -> tuple[Agent, User]:
+    agent = await agents.get_agent(db(), agent_id=agent_id)
+    if agent is None:
+        raise APIError(404, "not_found", "there is no such agent")
+    user = await accounts.get(db(), user_id=agent.user_id)
+    assert user is not None
+    return agent, user
+
+
+@bp.patch(AGENT)
+@require_role(Role.supervisor)
+@validate_request(AgentPatch)
+@validate_response(AgentOut, 200)
+@validate_response(api.ErrorOut, 400)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 404)
+async def update_agent(agent_id: int, data: AgentPatch) -> AgentOut:
+    """Change an agent's skills (`{"billing": 3}`, levels 1 to 10), languages or capacity;
+    the queues that select them (`queues`) follow at once. Supervisors and admins."""
+    agent, user = await _agent(agent_id)
+    changes = data.changes(agent)
+    if changes:
+        await agents.update_profile(db(), agent=agent, **changes)
+        actor = current_user()
+        assert actor is not None
+        await audit.record(
+            db(), action="agent.updated", actor_id=actor.id, target=f"agent:{agent.id}",
+            details={"email": user.email, **changes},
+        )
+    return await _out(agent, user)
+
+
+@bp.get(AGENT + "/log")
+@require_role(Role.supervisor)
+@validate_querystring(LogQuery)
+@validate_response(StateLogList, 200)
+@validate_response(api.ErrorOut, 400)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 404)
+async def read_agent_log(agent_id: int, query_args: LogQuery) -> StateLogList:
+    """The agent's latest changes of activity and routing state, newest first (`limit`,
+    50 unless told). Supervisors and admins."""
+    if await agents.get_agent(db(), agent_id=agent_id) is None:
+        raise APIError(404, "not_found", "there is no such agent")
+    rows = await state_log.recent(db(), agent_id=agent_id, limit=query_args.limit)
+    return StateLogList(
+        items=[StateLogOut.model_validate(row, from_attributes=True) for row in rows]
+    )
