@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     # An agent who lets this many offers in a row ring out (or rejects them) is put on a
     # break with the reason "missed offers", so callers stop ringing an empty desk.
     missed_offers_limit: int = Field(default=3, ge=1, le=100)
+    # A callback rings the customer this long, up to this many times, this far apart.
+    callback_ring_seconds: int = Field(default=30, ge=5, le=120)
+    callback_attempts: int = Field(default=3, ge=1, le=10)
+    callback_retry_seconds: int = Field(default=120, ge=10, le=86400)
+    # An available agent whose softphone page stopped sending heartbeats this long ago is
+    # set offline by the watchdog (the page sends one every 20 s).
+    heartbeat_grace_seconds: int = Field(default=90, ge=30, le=3600)
     # A webhook still working after this long answers the caller with the apology instead
     # (Twilio gives up after 15 s, and a caller should never sit in silence that long).
     webhook_deadline_seconds: float = Field(default=4.0, gt=0, le=14)

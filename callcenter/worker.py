@@ -19,12 +19,12 @@ from huey import Huey, crontab
 from callcenter import events, jobs, unit_of_work
 from callcenter.config import Settings
 from callcenter.db import create_engine, create_sessionmaker
-from callcenter.flows import Telephony, build_telephony, offers
+from callcenter.flows import Telephony, build_telephony, escalation, offers, watchdog
 from callcenter.flows.reconcile import reconcile
 from callcenter.telephony.gateway import TwilioGateway
 
 # The flows whose jobs this worker runs (importing them registers their jobs).
-JOB_MODULES = (offers,)
+JOB_MODULES = (offers, escalation)
 
 # A call with no final status after this long is checked against Twilio's REST API.
 STALE_AFTER = dt.timedelta(minutes=10)
@@ -38,6 +38,9 @@ def build_huey(settings: Settings) -> Huey:
     ).huey
     huey.periodic_task(crontab(minute="*/5"), name="reconcile_stale_calls")(
         lambda: asyncio.run(reconcile_calls(settings))
+    )
+    huey.periodic_task(crontab(minute="*"), name="routing_watchdog")(
+        lambda: asyncio.run(patrol(settings))
     )
     return huey
 
@@ -68,6 +71,12 @@ async def job_context(settings: Settings) -> AsyncIterator[Telephony]:
 async def run_job(settings: Settings, name: str, kwargs: dict[str, Any]) -> Any:
     async with job_context(settings) as telephony:
         return await jobs.run(name, telephony, kwargs)
+
+
+async def patrol(settings: Settings) -> int:
+    """One round of the routing watchdog (every minute)."""
+    async with job_context(settings) as telephony:
+        return await watchdog.patrol(telephony)
 
 
 async def reconcile_calls(settings: Settings, *, older_than: dt.timedelta = STALE_AFTER) -> int:

@@ -143,7 +143,7 @@ async def waiting_call(
     attributes: dict[str, Any] | None = None,
 ) -> tuple[Call, Task]:
     """A caller waiting in `queue`, as the first round of their wait loop leaves them."""
-    call, _ = await calls.start_inbound(
+    call, _ = await calls.start_call(
         session, sid=sid, from_number="+14155550100", to_number="+15005550006"
     )
     task = await tasks.create_task(

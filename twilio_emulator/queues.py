@@ -184,7 +184,8 @@ class Queues:
         home = Source(url=doc.resolve(wait_url), method=node.get("waitUrlMethod") or "POST")
         source = home
         while True:
-            source.params = self._wait_params(member)
+            # A Gather's action in the wait music gets its Digits with the queue's figures.
+            source.params = [*source.params, *self._wait_params(member)]
             wait_doc = await engine.interpreter.load(call, source)
             if wait_doc is None:
                 return "system-error"

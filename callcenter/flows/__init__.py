@@ -1,10 +1,13 @@
 """Use cases that span domains: a call from the first ring to the ticket it lands on.
 
 - `inbound`: the caller's side (blocklist, IVR, the queue, voicemail, status callbacks);
-- `offers`: the agent's side (offering waiting calls, answering, the agent's leg);
+- `offers`: the agent's side (offering waiting tasks, answering, the agent's leg);
+- `escalation`: a waiting task moving through its queue's workflow;
+- `callbacks`: calling back a caller who asked for it, keeping their place in line;
 - `landing`: putting a finished call on its customer's ticket;
 - `queues`: the IVR flow's queues as routing knows them (checked when the flow loads);
-- `reconcile`: the worker's safety net for webhooks Twilio never delivered.
+- `reconcile`: the worker's safety net for webhooks Twilio never delivered;
+- `watchdog`: the worker's repairs of routing states nothing else would end.
 
 Functions that talk to Twilio's REST API open their own short transactions and never
 hold one across the REST call: Twilio may call us back before it answers, and that
@@ -37,6 +40,10 @@ class Telephony:
     sessionmaker: async_sessionmaker[AsyncSession]
     agent_ring_seconds: int = 20
     missed_offers_limit: int = 3
+    callback_ring_seconds: int = 30
+    callback_attempts: int = 3
+    callback_retry_seconds: int = 120
+    heartbeat_grace_seconds: int = 90
     # The caller id agents' phones show when the customer's own number cannot be used.
     caller_id: str | None = None
     # One dispatch pass at a time per process; a request for another while one runs is
@@ -70,6 +77,10 @@ def build_telephony(
         sessionmaker=sessionmaker,
         agent_ring_seconds=settings.agent_ring_seconds,
         missed_offers_limit=settings.missed_offers_limit,
+        callback_ring_seconds=settings.callback_ring_seconds,
+        callback_attempts=settings.callback_attempts,
+        callback_retry_seconds=settings.callback_retry_seconds,
+        heartbeat_grace_seconds=settings.heartbeat_grace_seconds,
         caller_id=settings.twilio_phone_number,
         jobs=jobs,
     )

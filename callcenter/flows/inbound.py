@@ -11,7 +11,7 @@ from callcenter.blocklist import service as blocklist
 from callcenter.customers import phones
 from callcenter.customers import service as customers
 from callcenter.db import utcnow
-from callcenter.flows import Hangup, Telephony, as_int, landing, offers
+from callcenter.flows import Hangup, Telephony, as_int, callbacks, escalation, landing, offers
 from callcenter.ivr import render
 from callcenter.ivr.flow import MenuNode, QueueNode, VoicemailNode
 from callcenter.routing import queues, tasks
@@ -29,7 +29,7 @@ async def incoming_call(
     raw_caller = params.get("From", "")
     caller = phones.to_e164(raw_caller)
     entry = await blocklist.match(session, number=caller, anonymous=phones.is_anonymous(raw_caller))
-    call, _ = await calls.start_inbound(
+    call, _ = await calls.start_call(
         session,
         sid=params["CallSid"],
         from_number=caller or raw_caller or "anonymous",
@@ -103,7 +103,7 @@ async def queue_wait(
     task = await tasks.voice_task(session, call_id=call.id, lock=True)
     first = task is None
     if task is None:
-        task = await _enter_queue(session, call=call, node=node)
+        task = await _enter_queue(session, tel, call=call, node=node)
     if task is None:
         response.leave()
         return response, []
@@ -111,7 +111,7 @@ async def queue_wait(
         task.twilio_queue_sid = params["QueueSid"]
     hangups = await offers.withdraw_if_stale(session, tel, task=task, call=call)
     if task.leaving is None and task.status == TaskStatus.pending:
-        leaving = await _limits(session, task=task, node=node, params=params)
+        leaving = await _limits(session, tel, task=task, node=node, params=params)
         if leaving is not None:
             task.leaving = leaving
             log.info("routing.task.leaving", extra={"task_id": task.id, "why": leaving})
@@ -125,12 +125,40 @@ async def queue_wait(
         session, queue_id=task.queue_id, position=place, agents_staffing=staffing
     )
     message = render.wait_message(
-        tel.flow, node, position=place, first=first, estimate=estimate
+        tel.flow, node_id, tel.urls, position=place, first=first, estimate=estimate,
+        callback=callbacks.can_call_back(call),
     )
     return message, hangups
 
 
-async def _enter_queue(session: AsyncSession, *, call: Call, node: QueueNode) -> Task | None:
+async def queue_key(
+    session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str
+) -> VoiceResponse:
+    """A waiting caller pressed a key: the voicemail key or the callback key leaves the line
+    (Twilio then reports the Enqueue's end, and `queue_result` takes them on); any other
+    key is ignored and the wait goes on."""
+    node = tel.flow.nodes.get(node_id)
+    call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
+    response = VoiceResponse()
+    task = await tasks.voice_task(session, call_id=call.id, lock=True) if call else None
+    if not isinstance(node, QueueNode) or call is None or task is None:
+        return response
+    digits = params.get("Digits", "")
+    wanted = {node.voicemail_key: VOICEMAIL}
+    if callbacks.can_call_back(call):
+        wanted[node.callback_key] = CALLBACK
+    leaving = wanted.get(digits) if digits else None
+    if leaving is None or task.status != TaskStatus.pending or task.leaving is not None:
+        return response  # an agent is ringing for them already: let it ring
+    task.leaving = leaving
+    log.info("routing.task.leaving", extra={"task_id": task.id, "why": leaving})
+    response.leave()
+    return response
+
+
+async def _enter_queue(
+    session: AsyncSession, tel: Telephony, *, call: Call, node: QueueNode
+) -> Task | None:
     """The caller's task, in the node's queue with the node's priority and requirements;
     straight to the queue's overflow target when it is full. None if the queue is gone
     (the caller is sent on to `no_agents` rather than wait in a line nobody serves)."""
@@ -152,16 +180,19 @@ async def _enter_queue(session: AsyncSession, *, call: Call, node: QueueNode) ->
         session, channel=TaskChannel.voice, queue=queue, priority=node.priority,
         attributes=attributes, call_id=call.id,
     )
+    await escalation.follow(session, tel, task=task, queue=queue)
     if full:
         await _overflow(session, task=task, queue=queue, why="full")
     return task
 
 
 async def _limits(
-    session: AsyncSession, *, task: Task, node: QueueNode, params: dict[str, str]
+    session: AsyncSession, tel: Telephony, *, task: Task, node: QueueNode, params: dict[str, str]
 ) -> str | None:
-    """Why a waiting caller must leave the line now, or None. Moves them to an overflow
-    queue (keeping their age) when that is where their queue sends them."""
+    """Why a waiting caller must leave the line now, or None. Moves them on through their
+    workflow, or to an overflow queue (keeping their age), when that is where they go."""
+    if (leaving := await escalation.escalate_if_due(session, tel, task=task)) is not None:
+        return leaving
     assert task.queue_id is not None
     queue = await queues.get_queue(session, queue_id=task.queue_id)
     assert queue is not None
@@ -181,6 +212,8 @@ async def _limits(
 
 NO_AGENTS = "no-agents"
 OVERFLOW = "overflow"
+VOICEMAIL = escalation.VOICEMAIL
+CALLBACK = "callback"
 
 
 async def _overflow(session: AsyncSession, *, task: Task, queue: TaskQueue, why: str) -> str | None:
@@ -231,6 +264,15 @@ async def queue_result(
         return response, hangups
     why = (task.leaving if task is not None else None) or NO_AGENTS
     hangups = await offers.withdraw(session, call=call, reason=why)
+    if why == CALLBACK and task is not None:
+        await callbacks.request(session, tel, call=call, task=task)
+        call.outcome = Outcome.callback
+        render.say(
+            response, tel.flow,
+            "Thank you. We will call you back at this number, in your turn. Goodbye.",
+        )
+        response.hangup()
+        return response, hangups
     if isinstance(node, QueueNode):
         return render.render(tel.flow, _after_queue(tel, node, why), tel.urls), hangups
     response.hangup()
@@ -240,7 +282,9 @@ async def queue_result(
 def _after_queue(tel: Telephony, node: QueueNode, why: str) -> str:
     """Where a caller who left the line goes: voicemail for an overflow to voicemail (the
     node's `no_agents` if it is one, else the flow's first voicemail), else `no_agents`."""
-    if why == OVERFLOW and not isinstance(tel.flow.nodes[node.no_agents], VoicemailNode):
+    if why in (OVERFLOW, VOICEMAIL) and not isinstance(
+        tel.flow.nodes[node.no_agents], VoicemailNode
+    ):
         for node_id, other in tel.flow.nodes.items():
             if isinstance(other, VoicemailNode):
                 return node_id
@@ -293,7 +337,7 @@ async def call_status(session: AsyncSession, *, params: dict[str, str]) -> list[
     made_here = call is None
     if call is None:
         raw_caller = params.get("From", "")
-        call, made_here = await calls.start_inbound(
+        call, made_here = await calls.start_call(
             session,
             sid=params["CallSid"],
             from_number=phones.to_e164(raw_caller) or raw_caller or "anonymous",

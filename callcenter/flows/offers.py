@@ -19,13 +19,14 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from callcenter import jobs, unit_of_work
 from callcenter.customers import phones
 from callcenter.db import transaction, utcnow
-from callcenter.flows import Hangup, Telephony, as_int, landing
+from callcenter.flows import Hangup, Telephony, as_int, callbacks, landing
 from callcenter.ivr import render
 from callcenter.routing import agents, decisions, queues, tasks
 from callcenter.routing.models import (
     Reservation,
     ReservationStatus,
     Task,
+    TaskChannel,
     TaskStatus,
 )
 from callcenter.telephony import service as calls
@@ -131,7 +132,8 @@ async def _reserve(session: AsyncSession, tel: Telephony, *, task_id: int) -> li
     if task is None or task.queue_id is None:
         return []
     call = await calls.get(session, call_id=task.call_id) if task.call_id else None
-    if call is not None and (call.status.is_final or call.outcome is not None):
+    callback = task.channel == TaskChannel.callback
+    if not callback and call is not None and (call.status.is_final or call.outcome is not None):
         return []
     queue = await queues.get_queue(session, queue_id=task.queue_id)
     assert queue is not None
@@ -139,6 +141,7 @@ async def _reserve(session: AsyncSession, tel: Telephony, *, task_id: int) -> li
     chosen = await decisions.choose(session, task=task, queue=queue, exclude=declined)
     if not chosen:
         return []
+    # The agent's phone shows the customer's number (for a callback: the one to call).
     caller_id = tel.caller_id
     if call is not None and phones.to_e164(call.from_number):
         caller_id = call.from_number
@@ -305,6 +308,12 @@ async def offer_timed_out(tel: Telephony, *, reservation_id: int) -> bool:
     return expired
 
 
+@jobs.job(callbacks.RETRY)
+async def callback_due(tel: Telephony, *, task_id: int) -> int:
+    """A callback's next attempt is due: offer it (and whatever else waits)."""
+    return await dispatch(tel)
+
+
 WRAPUP_END = "routing.wrapup.end"
 
 
@@ -364,6 +373,9 @@ async def agent_answered(tel: Telephony, *, reservation_id: int) -> VoiceRespons
         if locked is None or locked.reservation.status != ReservationStatus.pending:
             return _not_yours(tel, "Sorry, the caller has already hung up.")
         reservation, task, call = locked.reservation, locked.task, locked.call
+        if task.status == TaskStatus.reserved and task.channel == TaskChannel.callback:
+            await _rescind_others(session, tel, locked)
+            return await callbacks.accepted(session, tel, reservation=reservation, task=task)
         if task.status != TaskStatus.reserved:
             # A colleague took it a moment before (ring-all), or it went away.
             taken = task.status.is_open
@@ -384,15 +396,9 @@ async def agent_answered(tel: Telephony, *, reservation_id: int) -> VoiceRespons
             or not task.twilio_queue_sid
         ):
             return _not_yours(tel, "Sorry, the caller has already hung up.")
+        await _rescind_others(session, tel, locked)
         tasks.accept(reservation, task)
         await agents.answered(session, agent_id=reservation.agent_id, task_id=task.id)
-        for other in await tasks.open_reservations(session, task_id=task.id):
-            if other.id != reservation.id and other.status == ReservationStatus.pending:
-                hangup = await _end_offer(
-                    session, tel, Locked(other, task, call), ReservationStatus.rescinded
-                )
-                if hangup is not None:
-                    unit_of_work.after_commit(session, end_leg, tel, hangup)
         queue_sid, call_sid, room = task.twilio_queue_sid, call.sid, _room(call)
     try:
         await tel.gateway.dequeue(
@@ -414,6 +420,18 @@ async def agent_answered(tel: Telephony, *, reservation_id: int) -> VoiceRespons
         await dispatch(tel)
         return _not_yours(tel, "Sorry, the caller has already hung up.")
     return _conference(room)
+
+
+async def _rescind_others(session: AsyncSession, tel: Telephony, locked: Locked) -> None:
+    """Ring-all: this agent took the task; every other agent still ringing for it is freed
+    (not counted as a miss) and their phone stopped once this commits."""
+    for other in await tasks.open_reservations(session, task_id=locked.task.id):
+        if other.id != locked.reservation.id and other.status == ReservationStatus.pending:
+            hangup = await _end_offer(
+                session, tel, Locked(other, locked.task, locked.call), ReservationStatus.rescinded
+            )
+            if hangup is not None:
+                unit_of_work.after_commit(session, end_leg, tel, hangup)
 
 
 async def caller_connected(
@@ -492,16 +510,18 @@ async def _call_over(
     tasks.close(reservation, status=ReservationStatus.completed)
     queue = await queues.get_queue(session, queue_id=task.queue_id) if task.queue_id else None
     wrapup = queue.wrapup_seconds if queue is not None else 0
-    if call is not None:
+    voice = task.channel == TaskChannel.voice
+    if voice and call is not None:
         calls.record_talk_time(call, talk_seconds=talk_seconds)
     until = await agents.task_done(
         session, agent_id=reservation.agent_id, task_id=task.id, wrapup_seconds=wrapup,
-        talk_seconds=(call.talk_seconds if call is not None else None) or talk_seconds or 0,
+        talk_seconds=(call.talk_seconds if voice and call is not None else None)
+        or talk_seconds or 0,
     )
     tasks.set_status(
         task, TaskStatus.wrapping if until else TaskStatus.completed, reason="answered"
     )
-    if call is not None:
+    if voice and call is not None:
         await session.flush()
         await landing.land_on_ticket(session, call=call)
     if until is None:

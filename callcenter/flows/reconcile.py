@@ -98,15 +98,21 @@ async def _close_stale_offers(tel: Telephony, *, older_than: dt.timedelta) -> in
         ]
     closed = 0
     for reservation_id, agent_call_sid in stale:
-        fetched = await _fetch(tel, agent_call_sid) if agent_call_sid else ("failed", None)
-        parsed = calls.parse_status(fetched[0]) if fetched else None
-        if fetched is None or parsed is None or not parsed.is_final:
-            continue
-        params = _callback(agent_call_sid or f"reservation-{reservation_id}", *fetched)
-        async with transaction(tel.sessionmaker) as session:
-            await offers.agent_leg_status(
-                session, tel, params=params, reservation_id=reservation_id
-            )
-        closed += 1
-        log.info("routing.reconcile.closed", extra={"reservation_id": reservation_id})
+        if await agent_leg_ended(tel, reservation_id=reservation_id, call_sid=agent_call_sid):
+            closed += 1
+            log.info("routing.reconcile.closed", extra={"reservation_id": reservation_id})
     return closed
+
+
+async def agent_leg_ended(tel: Telephony, *, reservation_id: int, call_sid: str | None) -> bool:
+    """Ask Twilio about an offer's agent leg; if it is over, apply that as its lost status
+    callback would have (closing the offer, freeing the agent). True when it was over. An
+    offer whose agent was never rung (no leg) counts as failed."""
+    fetched = await _fetch(tel, call_sid) if call_sid else ("failed", None)
+    parsed = calls.parse_status(fetched[0]) if fetched else None
+    if fetched is None or parsed is None or not parsed.is_final:
+        return False
+    params = _callback(call_sid or f"reservation-{reservation_id}", *fetched)
+    async with transaction(tel.sessionmaker) as session:
+        await offers.agent_leg_status(session, tel, params=params, reservation_id=reservation_id)
+    return True

@@ -71,6 +71,12 @@ class QueueNode(_Node):
     skills: list[SkillName] = []
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
     ticket_priority: Literal["low", "normal", "high", "urgent"] | None = None
+    # Keys a waiting caller may press: leave a message instead, or be called back (keeping
+    # their place in line). None: not offered.
+    voicemail_key: str | None = Field(default=None, pattern=r"^[0-9*#]$")
+    callback_key: str | None = Field(default=None, pattern=r"^[0-9*#]$")
+    # What plays between announcements: the project's own hold music, or silence.
+    music: Literal["default", "silence"] = "default"
     no_agents: NodeId
 
 
@@ -138,6 +144,14 @@ def check(flow: Flow) -> None:
                 raise FlowError(node_id, "two options listen for the same word")
         if isinstance(node, QueueNode) and isinstance(flow.nodes[node.no_agents], QueueNode):
             raise FlowError(node_id, "no_agents must not lead to another queue")
+        if isinstance(node, QueueNode) and node.voicemail_key and (
+            node.voicemail_key == node.callback_key
+        ):
+            raise FlowError(node_id, "voicemail_key and callback_key must differ")
+        if isinstance(node, QueueNode) and node.voicemail_key and not any(
+            isinstance(other, VoicemailNode) for other in flow.nodes.values()
+        ):
+            raise FlowError(node_id, "voicemail_key needs a voicemail node in the flow")
     for node_id in flow.nodes:
         _check_say_loop(flow, node_id)
 

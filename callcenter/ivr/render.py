@@ -118,21 +118,64 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[\w']+", text.lower())
 
 
+# The length of the shipped hold music (`web/static/audio/hold-music.mp3`), in seconds.
+HOLD_MUSIC_SECONDS = 15
+
+
 def wait_message(
-    flow: Flow, node: QueueNode, *, position: int, first: bool, estimate: int | None = None
+    flow: Flow,
+    node_id: str,
+    urls: VoiceUrls,
+    *,
+    position: int,
+    first: bool,
+    estimate: int | None = None,
+    callback: bool = True,
 ) -> VoiceResponse:
-    """What a waiting caller hears each round of the wait loop: their place in line and the
-    estimated wait (in whole minutes: a caller plans around minutes), then a pause."""
+    """What a waiting caller hears each round of the wait loop: their place in line, the
+    estimated wait (in whole minutes: a caller plans around minutes), the keys they may
+    press, then hold music (or silence) until the next round.
+
+    All of it sits in a Gather, so a key pressed at any moment is heard; with no key the
+    round ends and Twilio fetches the wait URL again for the next announcement. `callback`
+    False leaves the callback key out (the caller's number cannot be called back)."""
+    node = flow.node(node_id)
+    assert isinstance(node, QueueNode)
     response = VoiceResponse()
+    keys = [
+        (key, text)
+        for key, text in (
+            (node.voicemail_key, "to leave a message instead"),
+            (node.callback_key if callback else None,
+             "to be called back without losing your place in line"),
+        )
+        if key
+    ]
+    target: VoiceResponse | Gather = response
+    if keys:
+        target = Gather(
+            input="dtmf", num_digits=1, timeout=1, action=urls.queue_key(node_id),
+            method="POST",
+        )
+        response.append(target)
     if first:
-        say(response, flow, "Our agents are helping other customers. Please stay on the line.")
+        say(target, flow, "Our agents are helping other customers. Please stay on the line.")
     if position > 0:
         ordinal = "next" if position == 1 else f"number {position}"
-        say(response, flow, f"You are {ordinal} in line.")
+        say(target, flow, f"You are {ordinal} in line.")
     if estimate is not None and position > 0:
-        say(response, flow, f"Your estimated wait is {_minutes(estimate)}.")
-    response.pause(length=node.announce_every)
+        say(target, flow, f"Your estimated wait is {_minutes(estimate)}.")
+    if keys:
+        say(target, flow, " ".join(f"Press {_spoken(key)} {text}." for key, text in keys))
+    if node.music == "default":
+        target.play(urls.hold_music(), loop=max(1, round(node.announce_every / HOLD_MUSIC_SECONDS)))
+    else:
+        target.pause(length=node.announce_every)
     return response
+
+
+def _spoken(key: str) -> str:
+    return {"*": "star", "#": "the hash key"}.get(key, key)
 
 
 def _minutes(seconds: int) -> str:

@@ -273,3 +273,69 @@ async def anyone_free(session: AsyncSession) -> bool:
     """Whether any agent could be offered a task right now (a cheap check before a pass)."""
     found = await session.scalar(select(Agent.id).where(free_now(utcnow())).limit(1))
     return found is not None
+
+
+async def busy_agents(session: AsyncSession) -> list[Agent]:
+    """Agents routing has ringing or on a call (the watchdog checks each is really so)."""
+    rows = await session.scalars(
+        select(Agent).where(Agent.routing_state.in_((RoutingState.ringing, RoutingState.on_call)))
+    )
+    return list(rows)
+
+
+async def wrapups_over(session: AsyncSession) -> list[int]:
+    """Agents whose wrap-up time has run out but who are still marked in wrap-up."""
+    rows = await session.scalars(
+        select(Agent.id).where(
+            Agent.routing_state == RoutingState.wrap_up, Agent.wrapup_until <= utcnow()
+        )
+    )
+    return list(rows)
+
+
+async def silent_since(session: AsyncSession, *, before: dt.datetime) -> list[int]:
+    """Available agents whose softphone page sent heartbeats and then stopped: nobody is
+    at that desk. Agents who never sent one (bots, API clients) are not judged."""
+    rows = await session.scalars(
+        select(Agent.id).where(
+            Agent.activity == Activity.available,
+            Agent.last_heartbeat_at.is_not(None),
+            Agent.last_heartbeat_at < before,
+        )
+    )
+    return list(rows)
+
+
+async def repair(
+    session: AsyncSession, *, agent_id: int, reason: str, activity: Activity | None = None
+) -> bool:
+    """The watchdog's fix for an agent stuck in a state nothing will end: routing idle
+    (and, with `activity`, that activity), logged with the reason."""
+    now = utcnow()
+    values: dict[str, Any] = {}
+    if activity is not None:
+        values.update(activity=activity, activity_changed_at=now, break_reason=None)
+    moved = await _move(
+        session, agent_id=agent_id,
+        where=Agent.routing_state.in_((RoutingState.ringing, RoutingState.on_call)),
+        to=RoutingState.idle, task_id=None, reason=f"watchdog: {reason}",
+        wrapup_until=None, **values,
+    )
+    return moved
+
+
+async def go_offline(session: AsyncSession, *, agent_id: int, reason: str) -> bool:
+    """Set an available agent offline on the system's say-so (logged with the reason)."""
+    now = utcnow()
+    done = await session.scalar(
+        update(Agent)
+        .where(Agent.id == agent_id, Agent.activity == Activity.available)
+        .values(activity=Activity.offline, activity_changed_at=now, break_reason=None)
+        .returning(Agent.id)
+        .execution_options(synchronize_session=False)
+    )
+    if done is None:
+        return False
+    _log(session, agent_id=agent_id, kind="activity", state=Activity.offline.value,
+         reason=reason, at=now)
+    return True

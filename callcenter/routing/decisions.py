@@ -16,7 +16,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.db import utcnow
-from callcenter.routing import agents, tasks
+from callcenter.routing import agents, tasks, workflows
 from callcenter.routing.expressions import Expression
 from callcenter.routing.models import (
     Agent,
@@ -25,7 +25,6 @@ from callcenter.routing.models import (
     Strategy,
     Task,
     TaskQueue,
-    TaskStatus,
     free_now,
 )
 
@@ -98,8 +97,13 @@ async def choose(
     exclude: set[int] | None = None,
 ) -> list[int]:
     """Claim the agents to offer `task` to: the best one, or for ring-all every eligible
-    free agent (up to RING_ALL_LIMIT). Empty when nobody suitable is free."""
+    free agent (up to RING_ALL_LIMIT). Empty when nobody suitable is free. A task at a
+    workflow step with a narrower expression goes only to agents who match it too."""
     now = utcnow()
+    if narrower is None and task.workflow_id is not None:
+        workflow = await workflows.get_by_id(session, workflow_id=task.workflow_id)
+        step = workflows.step(workflow, task.step) if workflow is not None else None
+        narrower = step.expression if step is not None else None
     wanted = RING_ALL_LIMIT if queue.strategy == Strategy.ring_all else 1
     claimed: list[int] = []
     offset = 0
@@ -136,11 +140,7 @@ async def next_tasks_for(session: AsyncSession, *, agent_id: int, limit: int = B
     rows = await session.scalars(
         select(Task.id)
         .join(QueueMember, QueueMember.queue_id == Task.queue_id)
-        .where(
-            QueueMember.agent_id == agent_id,
-            Task.status == TaskStatus.pending,
-            Task.leaving.is_(None),
-        )
+        .where(QueueMember.agent_id == agent_id, *tasks.waiting())
         .order_by(Task.priority.desc(), Task.entered_at, Task.id)
         .limit(limit)
     )

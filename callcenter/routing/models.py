@@ -236,7 +236,11 @@ class Task(CreatedAtMixin, Base):
     queue_id: Mapped[int | None] = mapped_column(
         ForeignKey("task_queue.id", ondelete="SET NULL")
     )
-    # The workflow step the task is at, and since when (its timeout counts from there).
+    # The workflow it follows (its entry queue's), the step it is at, and since when (the
+    # step's timeout counts from there).
+    workflow_id: Mapped[int | None] = mapped_column(
+        ForeignKey("workflow.id", ondelete="SET NULL")
+    )
     step: Mapped[int] = mapped_column(default=0)
     step_started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     priority: Mapped[int] = mapped_column(default=0)
@@ -261,7 +265,9 @@ class Task(CreatedAtMixin, Base):
     wrapup_started_at: Mapped[dt.datetime | None]
     wrapup_seconds: Mapped[int | None]
     completed_at: Mapped[dt.datetime | None]
+    # A callback's tries so far, and when the next may be offered (None: now).
     attempts: Mapped[int] = mapped_column(default=0)
+    available_at: Mapped[dt.datetime | None]
 
     __table_args__ = (
         Index("ix_task_waiting", "status", "queue_id", "priority", "entered_at"),

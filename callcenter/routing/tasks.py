@@ -79,8 +79,14 @@ async def voice_task(session: AsyncSession, *, call_id: int, lock: bool = False)
     return await session.scalar(query)
 
 
-def _waiting() -> list[Any]:
-    return [Task.status == TaskStatus.pending, Task.leaving.is_(None)]
+def waiting() -> list[Any]:
+    """A task waiting for an agent now: pending, its caller not on the way out, and (a
+    callback between attempts) due."""
+    return [
+        Task.status == TaskStatus.pending,
+        Task.leaving.is_(None),
+        or_(Task.available_at.is_(None), Task.available_at <= utcnow()),
+    ]
 
 
 def _in_line() -> tuple[Any, ...]:
@@ -90,7 +96,7 @@ def _in_line() -> tuple[Any, ...]:
 async def waiting_ids(session: AsyncSession, *, limit: int) -> list[int]:
     """Waiting tasks across every queue, highest priority then oldest first."""
     rows = await session.scalars(
-        select(Task.id).where(*_waiting()).order_by(*_in_line()).limit(limit)
+        select(Task.id).where(*waiting()).order_by(*_in_line()).limit(limit)
     )
     return list(rows)
 
@@ -100,7 +106,7 @@ async def lock_waiting(session: AsyncSession, *, task_id: int) -> Task | None:
     right now (it is offering it: skip, rather than wait and offer it twice)."""
     return await session.scalar(
         select(Task)
-        .where(Task.id == task_id, *_waiting())
+        .where(Task.id == task_id, *waiting())
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
@@ -112,7 +118,7 @@ async def position(session: AsyncSession, *, task: Task) -> int:
         select(func.count())
         .select_from(Task)
         .where(
-            *_waiting(),
+            *waiting(),
             Task.queue_id == task.queue_id,
             Task.id != task.id,
             or_(
@@ -129,12 +135,12 @@ async def position(session: AsyncSession, *, task: Task) -> int:
 
 async def waiting_in(session: AsyncSession, *, queue_id: int) -> int:
     return await session.scalar(
-        select(func.count()).select_from(Task).where(*_waiting(), Task.queue_id == queue_id)
+        select(func.count()).select_from(Task).where(*waiting(), Task.queue_id == queue_id)
     ) or 0
 
 
 async def list_waiting(session: AsyncSession, *, queue_id: int | None = None) -> list[Task]:
-    query = select(Task).where(*_waiting()).order_by(Task.queue_id, *_in_line())
+    query = select(Task).where(*waiting()).order_by(Task.queue_id, *_in_line())
     if queue_id is not None:
         query = query.where(Task.queue_id == queue_id)
     return list(await session.scalars(query))
@@ -247,23 +253,23 @@ def close(reservation: Reservation, *, status: ReservationStatus) -> None:
 
 
 async def stale_reservations(
-    session: AsyncSession, *, ringing_before: dt.datetime, answered_before: dt.datetime
+    session: AsyncSession,
+    *,
+    ringing_before: dt.datetime,
+    answered_before: dt.datetime | None = None,
 ) -> list[Reservation]:
     """Offers that should have ended by now: ringing past any ring timeout (the agent was
-    never rung, or the callback was lost), or answered long ago (the end was lost)."""
-    rows = await session.scalars(
-        select(Reservation).where(
-            (
-                (Reservation.status == ReservationStatus.pending)
-                & (Reservation.created_at < ringing_before)
-            )
-            | (
-                (Reservation.status == ReservationStatus.accepted)
-                & (Reservation.created_at < answered_before)
-            )
-        )
+    never rung, or the callback was lost), or (with `answered_before`) answered long ago
+    (the end was lost)."""
+    stale = (Reservation.status == ReservationStatus.pending) & (
+        Reservation.created_at < ringing_before
     )
-    return list(rows)
+    if answered_before is not None:
+        stale = stale | (
+            (Reservation.status == ReservationStatus.accepted)
+            & (Reservation.created_at < answered_before)
+        )
+    return list(await session.scalars(select(Reservation).where(stale)))
 
 
 async def complete_wrapping(session: AsyncSession, *, agent_id: int) -> None:
@@ -324,3 +330,12 @@ async def move(session: AsyncSession, *, task: Task, queue: TaskQueue, reason: s
     task.step_started_at = utcnow()
     await session.flush()
     _event(session, "routing.task.updated", task, reason=reason)
+
+
+async def open_offers_of(session: AsyncSession, *, agent_id: int) -> list[Reservation]:
+    rows = await session.scalars(
+        select(Reservation).where(
+            Reservation.agent_id == agent_id, Reservation.status.in_(OPEN_OFFERS)
+        )
+    )
+    return list(rows)

@@ -82,9 +82,26 @@ class TwilioGateway:
         ring_seconds: int,
     ) -> OutboundCall:
         """Ring an agent's softphone; the status callback reports answer, no-answer or reject."""
+        return await self._dial(
+            f"client:{identity}", caller_id=caller_id, url=url,
+            status_callback=status_callback, ring_seconds=ring_seconds,
+        )
+
+    async def call_number(
+        self, *, to: str, caller_id: str, url: str, status_callback: str, ring_seconds: int
+    ) -> OutboundCall:
+        """Ring a customer's phone (a callback); the status callback reports how it went."""
+        return await self._dial(
+            to, caller_id=caller_id, url=url, status_callback=status_callback,
+            ring_seconds=ring_seconds,
+        )
+
+    async def _dial(
+        self, to: str, *, caller_id: str, url: str, status_callback: str, ring_seconds: int
+    ) -> OutboundCall:
         try:
             call = await self._rest().calls.create_async(
-                to=f"client:{identity}",
+                to=to,
                 from_=caller_id,
                 url=url,
                 status_callback=status_callback,

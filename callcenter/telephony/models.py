@@ -51,6 +51,7 @@ class Outcome(enum.StrEnum):
     answered = "answered"
     abandoned = "abandoned"
     voicemail = "voicemail"
+    callback = "callback"  # the caller left the line asking to be called back
     left_in_ivr = "left-in-ivr"
     failed = "failed"
 

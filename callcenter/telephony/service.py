@@ -61,18 +61,26 @@ async def get(session: AsyncSession, *, call_id: int, lock: bool = False) -> Cal
     return await session.scalar(query)
 
 
-async def start_inbound(
-    session: AsyncSession, *, sid: str, from_number: str, to_number: str
+async def start_call(
+    session: AsyncSession,
+    *,
+    sid: str,
+    from_number: str,
+    to_number: str,
+    direction: CallDirection = CallDirection.inbound,
+    customer_id: int | None = None,
 ) -> tuple[Call, bool]:
-    """Record a new inbound call: (the call, whether it is new). A repeated first webhook
-    (Twilio retrying, or the fallback URL) returns the same row."""
+    """Record a new call: (the call, whether it is new). A repeated first webhook (Twilio
+    retrying, or the fallback URL) or a status callback that came first returns the same
+    row."""
     now = utcnow()
     inserted = await session.scalar(
         insert_ignoring_conflicts(
             session,
             Call,
             sid=sid,
-            direction=CallDirection.inbound,
+            direction=direction,
+            customer_id=customer_id,
             from_number=from_number,
             to_number=to_number,
             status=CallStatus.ringing,

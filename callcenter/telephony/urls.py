@@ -33,6 +33,18 @@ class VoiceUrls:
     def queue_wait(self, node: str) -> str:
         return self._url("queue/wait", node=node)
 
+    def queue_key(self, node: str) -> str:
+        return self._url("queue/key", node=node)
+
+    def hold_music(self) -> str:
+        return f"{self.base}/static/audio/hold-music.mp3"
+
+    def callback_connect(self, reservation_id: int) -> str:
+        return self._url("callback/connect", reservation=reservation_id)
+
+    def callback_status(self, reservation_id: int) -> str:
+        return self._url("callback/status", reservation=reservation_id)
+
     def queue_result(self, node: str) -> str:
         return self._url("queue/result", node=node)
 

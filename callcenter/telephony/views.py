@@ -15,7 +15,7 @@ from quart_schema import hide
 from twilio.twiml.voice_response import VoiceResponse
 
 from callcenter.errors import APIError
-from callcenter.flows import Hangup, Telephony, inbound, offers
+from callcenter.flows import Hangup, Telephony, callbacks, inbound, offers
 from callcenter.http.context import after_commit, db, state
 from callcenter.telephony.webhooks import (
     callback_webhook,
@@ -86,6 +86,13 @@ async def queue_wait(params: dict[str, str]) -> VoiceResponse:
     return response
 
 
+@bp.post("/queue/key")
+@hide
+@voice_webhook(on_failure=inbound.keep_waiting)
+async def queue_key(params: dict[str, str]) -> VoiceResponse:
+    return await inbound.queue_key(db(), tel(), params=params, node_id=_node())
+
+
 @bp.post("/queue/result")
 @hide
 @voice_webhook(on_failure=_apology)
@@ -131,6 +138,25 @@ async def agent_status(params: dict[str, str]) -> None:
         db(), tel(), params=params, reservation_id=_arg_int("reservation")
     )
     _follow_up([outcome.hangup] if outcome.hangup else [], dispatch=outcome.dispatch)
+
+
+@bp.post("/callback/connect")
+@hide
+@voice_webhook(on_failure=_apology)
+async def callback_connect(params: dict[str, str]) -> VoiceResponse:
+    return await callbacks.customer_answered(
+        db(), tel(), reservation_id=_arg_int("reservation"), params=params
+    )
+
+
+@bp.post("/callback/status")
+@hide
+@callback_webhook
+async def callback_status(params: dict[str, str]) -> None:
+    hangups = await callbacks.customer_leg_status(
+        db(), tel(), reservation_id=_arg_int("reservation"), params=params
+    )
+    _follow_up(hangups, dispatch=bool(hangups))
 
 
 @bp.post("/recording/status")

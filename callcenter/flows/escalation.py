@@ -1,0 +1,92 @@
+"""Escalation: a waiting task moving through its queue's workflow, step by step.
+
+A task that enters a queue with a workflow follows it: at step 0 only the agents the
+step's narrower expression picks are offered it ("billing level 3 for 60 s"); past the
+step's timeout it moves to the next step (another queue, a wider expression, or
+voicemail), keeping its age, so it is still behind the callers who came before it.
+
+A step's timeout is a worker job, so it fires on time whatever instance made the task;
+the caller's wait loop checks it too, so escalation never depends on the worker alone.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter import jobs
+from callcenter.db import transaction, utcnow
+from callcenter.flows import Telephony, offers
+from callcenter.routing import queues, tasks, workflows
+from callcenter.routing.models import Task, TaskQueue, TaskStatus
+
+log = logging.getLogger("callcenter.flows")
+
+ESCALATE = "routing.task.escalate"
+VOICEMAIL = "voicemail"
+
+
+async def follow(session: AsyncSession, tel: Telephony, *, task: Task, queue: TaskQueue) -> None:
+    """A new task in `queue`: if the queue has a workflow, the task follows it from step 0
+    (whose timeout is queued as a job)."""
+    workflow = await workflows.get_workflow(session, queue_id=queue.id)
+    if workflow is None:
+        return
+    task.workflow_id = workflow.id
+    task.step = 0
+    _schedule(session, tel, task=task, step=workflows.step(workflow, 0))
+
+
+def _schedule(
+    session: AsyncSession, tel: Telephony, *, task: Task, step: workflows.Step | None
+) -> None:
+    if step is not None and step.timeout is not None and tel.jobs is not None:
+        tel.jobs.after_commit(
+            session, ESCALATE, delay=step.timeout, task_id=task.id, step=task.step
+        )
+
+
+async def escalate_if_due(session: AsyncSession, tel: Telephony, *, task: Task) -> str | None:
+    """Move a pending task on while its step's timeout has passed. Returns "voicemail"
+    when the workflow ends there (the caller is to leave the line), else None."""
+    while task.status == TaskStatus.pending and task.workflow_id is not None:
+        workflow = await workflows.get_by_id(session, workflow_id=task.workflow_id)
+        step = workflows.step(workflow, task.step) if workflow is not None else None
+        if step is None or step.timeout is None:
+            return None
+        if (utcnow() - task.step_started_at).total_seconds() < step.timeout:
+            return None
+        assert workflow is not None
+        following = workflows.step(workflow, task.step + 1)
+        task.step += 1
+        log.info(
+            "routing.task.escalated",
+            extra={"task_id": task.id, "step": task.step, "to": following and following.queue},
+        )
+        if following is None or following.queue is None:
+            return VOICEMAIL
+        target = await queues.queue_named(session, name=following.queue)
+        if target is None:  # deleted since: stay where it is rather than strand the caller
+            return None
+        await tasks.move(session, task=task, queue=target, reason=f"escalated to step {task.step}")
+        _schedule(session, tel, task=task, step=following)
+    return None
+
+
+@jobs.job(ESCALATE)
+async def step_timed_out(tel: Telephony, *, task_id: int, step: int) -> bool:
+    """The worker's timer on a workflow step: move the task on if it still waits at that
+    step, then offer it where it now is. True when it moved. A task being offered right
+    now is left to that offer: if the offer fails the wait loop escalates it."""
+    async with transaction(tel.sessionmaker) as session:
+        task = await tasks.get_task(session, task_id=task_id, lock=True)
+        if task is None or task.step != step or task.status != TaskStatus.pending:
+            return False
+        leaving = await escalate_if_due(session, tel, task=task)
+        if leaving is not None:
+            task.leaving = leaving
+        moved = task.step != step
+    if moved:
+        await offers.dispatch(tel)
+    return moved

@@ -1,0 +1,106 @@
+"""The watchdog: a periodic worker job that repairs routing states nothing else would end.
+
+Each repair is logged (`routing.watchdog.repaired`, with what and why) and, for an agent,
+written to the agent state log with the reason, so a supervisor can see what happened:
+
+- an offer still ringing past any ring time (the instance that rang died, or Twilio's
+  callback was lost): closed, the agent freed, the task offered on;
+- an agent ringing or on a call whose call is over, as Twilio's REST API tells it: their
+  offer closed as the lost callback would have; one with no open offer at all: idle;
+- an agent whose wrap-up time ran out: idle, and the task they wrapped up completed;
+- an available agent whose softphone page stopped sending heartbeats: offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from callcenter.db import transaction, utcnow
+from callcenter.flows import Telephony, offers
+from callcenter.flows.reconcile import agent_leg_ended
+from callcenter.routing import agents, tasks
+from callcenter.routing.models import ReservationStatus
+
+log = logging.getLogger("callcenter.flows.watchdog")
+
+SOFTPHONE_SILENT = "softphone stopped answering"
+
+
+def _repaired(what: str, **extra: object) -> None:
+    log.warning("routing.watchdog.repaired", extra={"repair": what, **extra})
+
+
+async def patrol(tel: Telephony) -> int:
+    """One round of repairs; returns how many were made (then offers what waits)."""
+    repaired = await _stale_offers(tel)
+    repaired += await _stuck_agents(tel)
+    repaired += await _wrapups_over(tel)
+    repaired += await _silent_softphones(tel)
+    if repaired:
+        await offers.dispatch(tel)
+    return repaired
+
+
+async def _stale_offers(tel: Telephony) -> int:
+    now = utcnow()
+    limit = dt.timedelta(seconds=tel.agent_ring_seconds) + offers.RING_GRACE
+    async with transaction(tel.sessionmaker) as session:
+        stale = [
+            reservation.id
+            for reservation in await tasks.stale_reservations(session, ringing_before=now - limit)
+        ]
+    count = 0
+    for reservation_id in stale:
+        if await offers.offer_timed_out(tel, reservation_id=reservation_id):
+            _repaired("stale offer", reservation_id=reservation_id)
+            count += 1
+    return count
+
+
+async def _stuck_agents(tel: Telephony) -> int:
+    """Agents routing has ringing or talking: ask Twilio about their leg when there is one."""
+    async with transaction(tel.sessionmaker) as session:
+        busy = [agent.id for agent in await agents.busy_agents(session)]
+    count = 0
+    for agent_id in busy:
+        async with transaction(tel.sessionmaker) as session:
+            offered = await tasks.open_offers_of(session, agent_id=agent_id)
+            legs = [(r.id, r.agent_call_sid) for r in offered if r.agent_call_sid]
+            waiting = any(r.status == ReservationStatus.pending for r in offered)
+            if not offered and await agents.repair(
+                session, agent_id=agent_id, reason="no offer open"
+            ):
+                _repaired("agent with no offer", agent_id=agent_id)
+                count += 1
+                continue
+        if waiting and not legs:
+            continue  # being rung right now; a stale one is `_stale_offers`' to close
+        for reservation_id, sid in legs:
+            if await agent_leg_ended(tel, reservation_id=reservation_id, call_sid=sid):
+                _repaired("agent on an ended call", agent_id=agent_id, call_sid=sid)
+                count += 1
+    return count
+
+
+async def _wrapups_over(tel: Telephony) -> int:
+    async with transaction(tel.sessionmaker) as session:
+        due = await agents.wrapups_over(session)
+        for agent_id in due:
+            await offers.end_wrapup(session, agent_id=agent_id, only_if_due=True)
+    for agent_id in due:
+        _repaired("wrap-up over", agent_id=agent_id)
+    return len(due)
+
+
+async def _silent_softphones(tel: Telephony) -> int:
+    before = utcnow() - dt.timedelta(seconds=tel.heartbeat_grace_seconds)
+    async with transaction(tel.sessionmaker) as session:
+        silent = [
+            agent_id
+            for agent_id in await agents.silent_since(session, before=before)
+            if await agents.go_offline(session, agent_id=agent_id, reason=SOFTPHONE_SILENT)
+        ]
+    for agent_id in silent:
+        _repaired("softphone silent", agent_id=agent_id)
+    return len(silent)
