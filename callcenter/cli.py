@@ -387,7 +387,10 @@ def queue() -> None:
 @click.argument("name")
 @click.option("--expression", default="1==1", help='Which agents serve it: skills HAS "billing"')
 @click.option(
-    "--strategy", type=click.Choice([s.value for s in Strategy]), default=Strategy.longest_idle
+    "--strategy",
+    type=click.Choice([s.value for s in Strategy]),
+    default=Strategy.longest_idle.value,
+    show_default=True,
 )
 @click.option("--wrapup", "wrapup_seconds", type=click.IntRange(0, 3600), default=30)
 def queue_add(name: str, expression: str, strategy: str, wrapup_seconds: int) -> None:

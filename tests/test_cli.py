@@ -261,6 +261,31 @@ def test_serve_refuses_a_broken_ivr_flow_naming_the_node(cli, tmp_path: Path) ->
     assert "CALLCENTER_IVR_FLOW_PATH" in lines[0] and "'hello'" in lines[0] and "'gone'" in lines[0]
 
 
+def test_queues_from_the_cli_and_serve_refusing_a_flow_naming_a_missing_queue(
+    cli, tmp_path: Path
+) -> None:
+    assert cli("db", "upgrade").returncode == 0
+    bad = cli("queue", "add", "sales", "--expression", 'skills HAS billing')
+    assert bad.returncode != 0
+    assert "expression: at 11: expected a quoted value after HAS" in bad.stderr
+    added = cli("queue", "add", "sales", "--expression", 'skills HAS "sales"', "--wrapup", "15")
+    assert added.returncode == 0, added.stderr
+    listed = cli("queue", "list")
+    assert "sales  longest-idle" in listed.stdout and 'skills HAS "sales"' in listed.stdout
+
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "name: x\nstart: line\nnodes:\n"
+        "  line: {type: queue, queue: refunds, no_agents: bye}\n"
+        "  bye: {type: hangup}\n"
+    )
+    result = cli("serve", "--port", "1", timeout=30, CALLCENTER_IVR_FLOW_PATH=str(flow))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "node 'line': queue 'refunds' does not exist" in lines[0]
+
+
 async def test_user_commands_end_sessions_revoke_tokens_and_unlock(
     cli, database_url: str, client: QuartClient, db_session: AsyncSession
 ) -> None:

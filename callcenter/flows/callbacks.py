@@ -172,9 +172,8 @@ async def customer_leg_status(
     if not status.is_final:
         return []
     if call.connected_at is None:
-        return await _unanswered(
-            session, tel, reservation_id=reservation_id, reason=status.value
-        )
+        legs = await _unanswered(session, tel, reservation_id=reservation_id, reason=status.value)
+        return [leg for leg in legs if leg.call_sid != call.sid]
     await landing.land_on_ticket(session, call=call)
     return []
 
@@ -182,9 +181,10 @@ async def customer_leg_status(
 async def _unanswered(
     session: AsyncSession, tel: Telephony, *, reservation_id: int, reason: str
 ) -> list[Hangup]:
-    """Nobody took the callback: free the agent (no wrap-up: there was no conversation),
-    end their waiting leg, and put the callback back in line for a later attempt, or give
-    it up once the attempts are spent."""
+    """The callback did not connect (the customer did not answer, or the agent left before
+    they did): free the agent (no wrap-up, no call counted: there was no conversation), end
+    both legs, and put the callback back in line for a later attempt, or give it up once
+    the attempts are spent."""
     reservation = await tasks.get_reservation(session, reservation_id=reservation_id)
     if reservation is None or reservation.status != ReservationStatus.accepted:
         return []
@@ -194,7 +194,7 @@ async def _unanswered(
     tasks.close(reservation, status=ReservationStatus.completed)
     await agents.task_done(
         session, agent_id=reservation.agent_id, task_id=task.id, wrapup_seconds=0,
-        talk_seconds=0,
+        talk_seconds=0, counted=False,
     )
     log.info(
         "routing.callback.unanswered",
@@ -210,5 +210,18 @@ async def _unanswered(
             tel.jobs.after_commit(
                 session, RETRY, delay=tel.callback_retry_seconds, task_id=task.id
             )
-    sid = reservation.agent_call_sid
-    return [Hangup(sid, ringing=False)] if sid else []
+    legs = (reservation.agent_call_sid, reservation.customer_call_sid)
+    return [Hangup(sid, ringing=False) for sid in legs if sid]
+
+
+async def agent_left(
+    session: AsyncSession, tel: Telephony, *, reservation: Reservation
+) -> list[Hangup] | None:
+    """The agent's leg of an accepted callback ended. Before the customer answered, that
+    attempt failed (legs to end returned); after, None: the call ended normally."""
+    if reservation.customer_call_sid is not None:
+        customer = await calls.get_by_sid(session, sid=reservation.customer_call_sid)
+        if customer is not None and customer.connected_at is not None:
+            return None
+    legs = await _unanswered(session, tel, reservation_id=reservation.id, reason="agent-left")
+    return [leg for leg in legs if leg.call_sid != reservation.agent_call_sid]

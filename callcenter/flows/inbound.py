@@ -182,7 +182,7 @@ async def _enter_queue(
     )
     await escalation.follow(session, tel, task=task, queue=queue)
     if full:
-        await _overflow(session, task=task, queue=queue, why="full")
+        task.leaving = await _overflow(session, task=task, queue=queue, why="full")
     return task
 
 

@@ -495,6 +495,12 @@ async def agent_leg_status(
         if reservation.status != ReservationStatus.accepted:
             await _end_offer(session, tel, locked, ReservationStatus.timeout)
             return LegOutcome(dispatch=True)
+        if locked.task.channel == TaskChannel.callback:
+            legs = await callbacks.agent_left(session, tel, reservation=reservation)
+            if legs is not None:
+                for leg in legs:
+                    unit_of_work.after_commit(session, end_leg, tel, leg)
+                return LegOutcome(dispatch=True)
         return await _call_over(
             session, tel, locked, talk_seconds=as_int(params.get("CallDuration"))
         )

@@ -216,9 +216,11 @@ async def task_done(
     task_id: int,
     wrapup_seconds: int,
     talk_seconds: int,
+    counted: bool = True,
 ) -> dt.datetime | None:
     """The agent's call ended: into wrap-up for the queue's wrap-up time (or straight to
-    idle for none), counting the call in today's figures. Returns when wrap-up ends."""
+    idle for none), counting the call in today's figures (unless it never connected:
+    `counted` False). Returns when wrap-up ends."""
     now = utcnow()
     today = now.date()
     until = now + dt.timedelta(seconds=wrapup_seconds) if wrapup_seconds > 0 else None
@@ -226,7 +228,7 @@ async def task_done(
     values: dict[str, Any] = {
         "missed_offers": 0,
         "stats_day": today,
-        "calls_today": _today(fresh_day, Agent.calls_today) + 1,
+        "calls_today": _today(fresh_day, Agent.calls_today) + (1 if counted else 0),
         "talk_seconds_today": _today(fresh_day, Agent.talk_seconds_today) + talk_seconds,
     }
     # Idle from the end of wrap-up: an agent whose wrap-up ran out unnoticed is not first
