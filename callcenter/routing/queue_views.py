@@ -14,11 +14,10 @@ from quart_schema import tag_blueprint, validate_request, validate_response
 from callcenter import api
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
-from callcenter.audit import service as audit
 from callcenter.errors import APIError
 from callcenter.http.context import db, state
 from callcenter.ivr.flow import queue_names
-from callcenter.routing import queues, workflows
+from callcenter.routing import edits, queues, workflows
 from callcenter.routing.models import TaskQueue, Workflow
 from callcenter.routing.schemas import (
     ROW_ID_MAX,
@@ -119,15 +118,12 @@ async def create_queue(data: QueueIn) -> tuple[QueueOut, int]:
     """Add a queue; the agents its expression selects are in it at once. Admins only.
     409 when the name is taken; 422 names the field that cannot work: an expression that
     does not parse (with the position), an overflow into a queue that does not exist."""
-    fields = data.model_dump(exclude={"name"})
     try:
-        queue = await queues.create_queue(db(), name=data.name, **fields)
+        queue = await edits.add_queue(
+            db(), actor_id=_actor_id(), name=data.name, fields=data.model_dump(exclude={"name"})
+        )
     except queues.QueueError as error:
         raise _refused(error) from None
-    await audit.record(
-        db(), action="queue.created", actor_id=_actor_id(), target=f"queue:{queue.id}",
-        details={"name": queue.name, **fields},
-    )
     return await _one(queue), 201
 
 
@@ -145,15 +141,10 @@ async def update_queue(queue_id: int, data: QueuePatch) -> QueueOut:
     agents at once. Admins only."""
     queue = await _queue(queue_id)
     changes = data.changes(queue)
-    if changes:
-        try:
-            await queues.update_queue(db(), queue=queue, **changes)
-        except queues.QueueError as error:
-            raise _refused(error) from None
-        await audit.record(
-            db(), action="queue.updated", actor_id=_actor_id(), target=f"queue:{queue.id}",
-            details={"name": queue.name, **changes},
-        )
+    try:
+        await edits.change_queue(db(), actor_id=_actor_id(), queue=queue, changes=changes)
+    except queues.QueueError as error:
+        raise _refused(error) from None
     return await _one(queue)
 
 
@@ -169,15 +160,14 @@ async def delete_queue(queue_id: int) -> QueueOut:
     the IVR flow sends callers to it, tasks are in it, or another queue overflows or
     escalates into it. Admins only."""
     queue = await _queue(queue_id)
-    flow_queues = queue_names(state().telephony.flow)
-    if reason := await workflows.why_undeletable(db(), queue=queue, flow_queues=flow_queues):
-        raise APIError(409, "queue_in_use", f"queue {queue.name!r} cannot be deleted: {reason}")
     gone = await _one(queue)
-    await queues.delete_queue(db(), queue=queue)
-    await audit.record(
-        db(), action="queue.deleted", actor_id=_actor_id(), target=f"queue:{queue.id}",
-        details={"name": queue.name},
-    )
+    try:
+        await edits.remove_queue(
+            db(), actor_id=_actor_id(), queue=queue,
+            flow_queues=queue_names(state().telephony.flow),
+        )
+    except edits.QueueInUse as error:
+        raise APIError(409, "queue_in_use", str(error)) from None
     return gone
 
 
@@ -236,13 +226,9 @@ async def set_workflow(queue_id: int, data: WorkflowIn) -> WorkflowOut:
     queue = await _queue(queue_id)
     steps = [step.model_dump(exclude_none=True) for step in data.steps]
     try:
-        workflow = await workflows.set_workflow(db(), queue=queue, steps=steps)
+        workflow = await edits.set_workflow(db(), actor_id=_actor_id(), queue=queue, steps=steps)
     except workflows.WorkflowError as error:
         raise _refused(error) from None
-    await audit.record(
-        db(), action="workflow.set", actor_id=_actor_id(), target=f"queue:{queue.id}",
-        details={"name": queue.name, "steps": workflow.steps},
-    )
     return await _workflow_out(workflow)
 
 
@@ -260,9 +246,5 @@ async def delete_workflow(queue_id: int) -> WorkflowOut:
     if workflow is None:
         raise APIError(404, "not_found", f"queue {queue.name!r} has no workflow")
     gone = await _workflow_out(workflow)
-    await workflows.delete_workflow(db(), queue=queue)
-    await audit.record(
-        db(), action="workflow.deleted", actor_id=_actor_id(), target=f"queue:{queue.id}",
-        details={"name": queue.name},
-    )
+    await edits.remove_workflow(db(), actor_id=_actor_id(), queue=queue)
     return gone

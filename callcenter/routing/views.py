@@ -15,11 +15,10 @@ from callcenter import api
 from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role, User
-from callcenter.audit import service as audit
 from callcenter.errors import APIError
 from callcenter.flows import offers
 from callcenter.http.context import after_commit, db, state
-from callcenter.routing import agents, queues, state_log
+from callcenter.routing import agents, edits, queues, state_log
 from callcenter.routing.models import Activity, Agent
 from callcenter.routing.schemas import (
     ActivityIn,
@@ -161,15 +160,11 @@ async def update_agent(agent_id: int, data: AgentPatch) -> AgentOut:
     """Change an agent's skills (`{"billing": 3}`, levels 1 to 10), languages or capacity;
     the queues that select them (`queues`) follow at once. Supervisors and admins."""
     agent, user = await _agent(agent_id)
-    changes = data.changes(agent)
-    if changes:
-        await agents.update_profile(db(), agent=agent, **changes)
-        actor = current_user()
-        assert actor is not None
-        await audit.record(
-            db(), action="agent.updated", actor_id=actor.id, target=f"agent:{agent.id}",
-            details={"email": user.email, **changes},
-        )
+    actor = current_user()
+    assert actor is not None
+    await edits.change_agent(
+        db(), actor_id=actor.id, agent=agent, email=user.email, changes=data.changes(agent)
+    )
     return await _out(agent, user)
 
 

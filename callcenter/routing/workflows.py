@@ -14,7 +14,7 @@ Stored as JSON on `workflow.steps`: `{"queue": "billing", "expression": "...", "
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,19 +175,4 @@ async def escalating_to(session: AsyncSession, *, queue: TaskQueue) -> str | Non
     for name, steps in rows:
         if any(raw.get("queue") == queue.name for raw in steps):
             return name
-    return None
-
-
-async def why_undeletable(
-    session: AsyncSession, *, queue: TaskQueue, flow_queues: Collection[str]
-) -> str | None:
-    """Why deleting `queue` now would strand callers, or None: the IVR flow (whose queue
-    names are `flow_queues`) sends callers to it, tasks are in it, another queue overflows
-    or escalates into it. The API and the admin page refuse for the same reasons."""
-    if queue.name in flow_queues:
-        return "the IVR flow sends callers to it"
-    if (reason := await queues.in_use(session, queue=queue)) is not None:
-        return reason
-    if (other := await escalating_to(session, queue=queue)) is not None:
-        return f"the workflow of queue {other!r} escalates to it"
     return None

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.accounts.models import Role
 from callcenter.audit.models import AuditEntry
-from callcenter.routing import workflows
+from callcenter.routing import edits, workflows
 from callcenter.routing.models import Workflow
 
 EXAMPLE = [
@@ -111,16 +111,16 @@ async def test_a_queue_another_workflow_escalates_to_cannot_be_deleted(
 ) -> None:
     billing = await make_queue(db_session, name="billing")
     support = await make_queue(db_session, name="support")
-    assert await workflows.why_undeletable(db_session, queue=support, flow_queues=()) is None
+    assert await edits.why_undeletable(db_session, queue=support, flow_queues=()) is None
     await workflows.set_workflow(
         db_session, queue=billing, steps=[{"queue": "billing", "timeout": 30}, {"queue": "support"}]
     )
 
-    assert await workflows.why_undeletable(db_session, queue=support, flow_queues=()) == (
+    assert await edits.why_undeletable(db_session, queue=support, flow_queues=()) == (
         "the workflow of queue 'billing' escalates to it"
     )
-    assert await workflows.why_undeletable(db_session, queue=billing, flow_queues=()) is None
-    assert await workflows.why_undeletable(
+    assert await edits.why_undeletable(db_session, queue=billing, flow_queues=()) is None
+    assert await edits.why_undeletable(
         db_session, queue=billing, flow_queues={"billing"}
     ) == "the IVR flow sends callers to it"
 
