@@ -29,6 +29,7 @@ from callcenter.flows import queues as flow_queues
 from callcenter.http import context, security
 from callcenter.http.clients import client_address
 from callcenter.http.health import bp as health
+from callcenter.routing.admin_views import bp as routing_pages
 from callcenter.routing.queue_views import bp as queues_api
 from callcenter.routing.task_views import bp as tasks_api
 from callcenter.routing.views import bp as routing_api
@@ -95,8 +96,8 @@ def create_app(settings: Settings) -> Quart:
     auth.register(app)
     errors.register(app)
     for blueprint in (
-        accounts_pages, admin_pages, accounts_api, routing_api, queues_api, tasks_api,
-        telephony_hooks, health,
+        accounts_pages, admin_pages, routing_pages, accounts_api, routing_api, queues_api,
+        tasks_api, telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)
     _register_vendor(app)
