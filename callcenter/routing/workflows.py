@@ -14,6 +14,7 @@ Stored as JSON on `workflow.steps`: `{"queue": "billing", "expression": "...", "
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -151,6 +152,11 @@ async def delete_workflow(session: AsyncSession, *, queue: TaskQueue) -> bool:
     return True
 
 
+# Routing reads a task's step each time it offers the task (`decisions.choose`): the few
+# step expressions there are are parsed once, not once an offer. An Expression is immutable.
+_compiled = functools.lru_cache(maxsize=1024)(expressions.parse)
+
+
 def step(workflow: Workflow, index: int) -> Step | None:
     """The workflow's step `index` (a task's `step`), or None past its last."""
     if not 0 <= index < len(workflow.steps):
@@ -159,7 +165,7 @@ def step(workflow: Workflow, index: int) -> Step | None:
     text = raw.get("expression")
     return Step(
         queue=None if raw.get("voicemail") else raw["queue"],
-        expression=expressions.parse(text) if text else None,
+        expression=_compiled(text) if text else None,
         timeout=raw.get("timeout"),
     )
 
