@@ -238,13 +238,14 @@ async def test_round_robin_takes_turns_from_whoever_was_offered_longest_ago(cent
     await queue(centre, "support", strategy=Strategy.round_robin)
     agents = [await hire(centre, talk_seconds=30) for _ in range(3)]
     a, b, c = (agent.id for agent in agents)
+    support_id = (await make_queue(centre.db, name="support")).id
     # Longest idle would pick a; round robin goes by the queue's last offer to each.
     await arrange(centre, Agent, a, idle_since=now() - dt.timedelta(hours=1))
     for agent_id, offered_at in ((a, now() - dt.timedelta(minutes=1)), (b, None),
                                  (c, now() - dt.timedelta(minutes=2))):
         await centre.db.execute(
             update(QueueMember)
-            .where(QueueMember.agent_id == agent_id)
+            .where(QueueMember.queue_id == support_id, QueueMember.agent_id == agent_id)
             .values(last_offered_at=offered_at)
         )
     await centre.db.commit()
@@ -315,7 +316,7 @@ async def test_random_chooses_only_among_eligible_agents_and_each_of_them(centre
         assert call.outcome == Outcome.answered
         answered_by.add(call.agent_user_id)
     assert answered_by == {first.user_id, second.user_id}
-    assert centre.phones[2].offers == [], "the agent without the skill is never rung"
+    assert outsider.phone.offers == [], "the agent without the skill is never rung"
 
     # The decision itself, many times over (each claim rolled back): every eligible agent
     # comes up, nobody else does.
@@ -400,7 +401,7 @@ async def test_a_queue_for_a_skill_level_rings_only_agents_at_that_level(centre:
 async def test_urgent_caller_is_answered_before_a_normal_one_who_waited_longer(centre: Centre):
     """One agent on a call; a normal caller waits, then an urgent one (pressed 9). When the
     agent is free, the urgent caller goes first, and their ticket is urgent."""
-    agent = await hire(centre, talk_seconds=60, answer_delay=1)
+    agent = await hire(centre, talk_seconds=40, answer_delay=1)
     first = await centre.dial(SUPPORT, from_="+14155550110")
     await in_state(centre, agent.id, RoutingState.on_call)
     normal = await centre.dial(SUPPORT, from_="+14155550111")
@@ -746,6 +747,7 @@ async def test_a_callback_nobody_answers_is_tried_again_then_given_up(
     assert retry.available_at is not None and retry.available_at > now()
     freed = await in_state(centre, agent.id, RoutingState.idle)
     assert freed.activity == Activity.available and freed.missed_offers == 0
+    assert freed.calls_today == 0, "an attempt that never connected is no call"
     await offers.dispatch(tel)
     assert len(agent.phone.offers) == 1, "not offered again before its retry time"
 
@@ -810,11 +812,6 @@ async def test_a_full_queue_sends_the_next_caller_to_its_overflow_queue(centre: 
     assert first.queue_id == (await make_queue(centre.db, name="support")).id
 
 
-@pytest.mark.xfail(
-    reason="inbound._enter_queue drops what _overflow returns for a full queue whose overflow "
-    "is voicemail: task.leaving is never set, so the caller waits in the full queue",
-    strict=True,
-)
 async def test_a_full_queue_overflowing_to_voicemail_sends_the_caller_there(
     centre: Centre, emulator: Emulator
 ):
@@ -879,3 +876,36 @@ async def test_a_caller_past_the_queues_maximum_wait_overflowing_to_voicemail_go
     task, queue_name = await centre.task(call)
     assert call.outcome == Outcome.voicemail
     assert (task.status, task.reason, queue_name) == (TaskStatus.canceled, "overflow", "support")
+
+
+async def test_a_callback_the_agent_leaves_before_the_customer_answers_is_tried_again(
+    centre: Centre, app: Quart
+):
+    tel = app.extensions["callcenter"].telephony
+    number = "+14155550135"
+    await centre.control.set_callee(number, [{"wait": 15}, {"answer": "answer"}])
+    agent = await hire(centre, talk_seconds=3, answer_delay=1)  # gives up after 3 s
+    await wrapping_up(centre, agent)
+    asked = await centre.settled((await centre.call(CALL_ME_BACK, from_=number))["sid"])
+    task_id = (await callback_task(centre, asked)).id
+    await arrange(centre, Agent, agent.id, wrapup_until=now() - dt.timedelta(seconds=1))
+    assert await offers.wrapup_ended(tel, agent_id=agent.id)
+
+    async def retry_planned() -> Task | None:
+        await centre.db.commit()
+        task = await centre.db.get(Task, task_id, populate_existing=True)
+        return task if task and task.attempts == 1 and task.status == TaskStatus.pending else None
+
+    retry = await eventually(retry_planned, what="the callback back in line")
+    assert retry.reason == "callback-agent-left" and retry.available_at is not None
+    freed = await in_state(centre, agent.id, RoutingState.idle)
+    assert freed.calls_today == 0
+    legs = await eventually(
+        lambda: _ended(dialled(centre, number)), what="the customer's phone stopped ringing"
+    )
+    assert len(legs) == 1 and not legs[0]["answered"], "nobody left for the customer to meet"
+
+
+async def _ended(found: Awaitable[list[dict[str, Any]]]) -> list[dict[str, Any]] | None:
+    legs = await found
+    return legs if legs and all(leg["end_time"] is not None for leg in legs) else None

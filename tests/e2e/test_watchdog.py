@@ -89,7 +89,6 @@ async def test_an_agent_on_a_call_that_ended_unheard_is_freed_for_the_next_calle
     assert await watchdog.patrol(tel) == 0, "nothing left to repair"
 
 
-@pytest.mark.settings(agent_ring_seconds=5)
 async def test_an_agent_ringing_for_an_offer_that_rang_out_unheard_is_freed(
     centre: Centre, app: Quart, monkeypatch: pytest.MonkeyPatch
 ):
