@@ -598,7 +598,7 @@ async def wrapup_after_first_call(centre: Centre) -> tuple[Staff, int, str]:
 
 
 async def test_wrapup_keeps_the_agent_from_callers_until_they_end_it(centre: Centre):
-    agent, first_task, second = await wrapup_after_first_call(centre)
+    agent, first_task_id, second = await wrapup_after_first_call(centre)
     user = await centre.db.get(User, agent.user_id)
     assert user is not None
     token = await make_token(centre.db, user=user)
@@ -618,7 +618,7 @@ async def test_wrapup_keeps_the_agent_from_callers_until_they_end_it(centre: Cen
     call = await centre.settled(report["sid"])
     assert call.outcome == Outcome.answered and call.agent_user_id == agent.user_id
     assert offered_from(agent.phone) == [CALLER, "+14155550102"]
-    done = await centre.db.get(Task, first_task, populate_existing=True)
+    done = await centre.db.get(Task, first_task_id, populate_existing=True)
     assert done is not None and done.status == TaskStatus.completed
     assert done.wrapup_seconds is not None and done.wrapup_seconds < 600
     states = [state for kind, state, _ in await centre.state_log(agent.id) if kind == "routing"]
@@ -630,7 +630,7 @@ async def test_wrapup_whose_time_is_up_frees_the_agent_for_the_next_caller(
 ):
     """No worker runs here: the next round of the waiting caller's loop finds the agent's
     wrap-up over and offers them the call (and completes the task they wrapped up)."""
-    agent, first_task, second = await wrapup_after_first_call(centre)
+    agent, first_task_id, second = await wrapup_after_first_call(centre)
     with paused(emulator):
         await arrange(centre, Agent, agent.id, wrapup_until=now() - dt.timedelta(seconds=1))
 
@@ -638,7 +638,7 @@ async def test_wrapup_whose_time_is_up_frees_the_agent_for_the_next_caller(
     call = await centre.settled(report["sid"])
     assert call.outcome == Outcome.answered and call.agent_user_id == agent.user_id
     assert len(agent.phone.offers) == 2
-    done = await centre.db.get(Task, first_task, populate_existing=True)
+    done = await centre.db.get(Task, first_task_id, populate_existing=True)
     assert done is not None and done.status == TaskStatus.completed
 
 
