@@ -280,11 +280,10 @@ def parse_languages(text: str) -> list[str]:
 @require_role(Role.supervisor)
 async def agents_page() -> str:
     rows = await agents.list_agents(db())
+    member = await queues.memberships(db(), agent_ids=[agent.id for agent, _user in rows])
     return await render_template(
         "routing/agents.html",
-        rows=[
-            (agent, user, await queues.queues_of(db(), agent_id=agent.id)) for agent, user in rows
-        ],
+        rows=[(agent, user, member.get(agent.id, [])) for agent, user in rows],
         skills_text=skills_text,
         refused=session.pop(_REFUSED, None),
     )

@@ -8,6 +8,7 @@ join, never an expression evaluated per agent while someone waits.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter import events
 from callcenter.db import utcnow
-from callcenter.routing import expressions
+from callcenter.routing import expressions, tasks
 from callcenter.routing.models import (
     Agent,
     QueueMember,
@@ -74,8 +75,19 @@ async def _check_overflow(session: AsyncSession, *, overflow: str | None, own: s
         raise QueueError("overflow", f"there is no queue named {overflow!r}")
 
 
+NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
+
 async def create_queue(session: AsyncSession, *, name: str, **fields: Any) -> TaskQueue:
-    """A new queue, refused with the field and reason when a setting cannot work."""
+    """A new queue, refused with the field and reason when a setting cannot work. The name
+    is what IVR queue nodes use, so it takes their shape, and is never the overflow
+    keyword "voicemail"."""
+    if not NAME.fullmatch(name):
+        raise QueueError(
+            "name", "lower-case letters, digits, - and _, starting with a letter (63 at most)"
+        )
+    if name == VOICEMAIL:
+        raise QueueError("name", f"{VOICEMAIL!r} means leaving a message, not a queue")
     if await queue_named(session, name=name) is not None:
         raise QueueError("name", f"a queue named {name!r} exists already")
     fields["expression"] = _check_expression(fields.get("expression") or "1==1")
@@ -89,7 +101,10 @@ async def create_queue(session: AsyncSession, *, name: str, **fields: Any) -> Ta
 
 
 async def update_queue(session: AsyncSession, *, queue: TaskQueue, **fields: Any) -> TaskQueue:
-    """Change a queue's settings; a new expression re-selects its agents at once."""
+    """Change a queue's settings; a new expression re-selects its agents at once. The name
+    stays: IVR nodes, overflows and workflows refer to the queue by it."""
+    if "name" in fields and fields["name"] != queue.name:
+        raise QueueError("name", "a queue keeps its name; make a new queue instead")
     if "expression" in fields:
         fields["expression"] = _check_expression(fields["expression"] or "1==1")
     if "overflow" in fields:
@@ -176,13 +191,21 @@ async def refresh_agent(session: AsyncSession, *, agent: Agent) -> None:
 
 
 async def queues_of(session: AsyncSession, *, agent_id: int) -> list[str]:
-    rows = await session.scalars(
-        select(TaskQueue.name)
-        .join(QueueMember, QueueMember.queue_id == TaskQueue.id)
-        .where(QueueMember.agent_id == agent_id)
+    return (await memberships(session, agent_ids=[agent_id])).get(agent_id, [])
+
+
+async def memberships(session: AsyncSession, *, agent_ids: list[int]) -> dict[int, list[str]]:
+    """The names of the queues that take each of these agents, in one query."""
+    rows = await session.execute(
+        select(QueueMember.agent_id, TaskQueue.name)
+        .join(TaskQueue, TaskQueue.id == QueueMember.queue_id)
+        .where(QueueMember.agent_id.in_(agent_ids))
         .order_by(TaskQueue.name)
     )
-    return list(rows)
+    found: dict[int, list[str]] = {}
+    for agent_id, name in rows:
+        found.setdefault(agent_id, []).append(name)
+    return found
 
 
 def members(queue_id: int) -> Any:
@@ -230,7 +253,7 @@ async def counts(session: AsyncSession) -> dict[int, Counts]:
         qid: (n, oldest)
         for qid, n, oldest in await session.execute(
             select(Task.queue_id, func.count(), func.min(Task.entered_at))
-            .where(Task.status == TaskStatus.pending)
+            .where(*tasks.waiting())
             .group_by(Task.queue_id)
         )
     }

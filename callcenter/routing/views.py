@@ -41,7 +41,9 @@ tag_blueprint(bp, ["agents"])
 AGENT = "/<int(max=2147483647):agent_id>"
 
 
-async def _out(agent: Agent, user: User) -> AgentOut:
+async def _out(agent: Agent, user: User, in_queues: list[str] | None = None) -> AgentOut:
+    if in_queues is None:
+        in_queues = await queues.queues_of(db(), agent_id=agent.id)
     return AgentOut(
         id=agent.id,
         user_id=user.id,
@@ -58,7 +60,7 @@ async def _out(agent: Agent, user: User) -> AgentOut:
         languages=agent.languages or [],
         capacity=agent.capacity or {},
         missed_offers=agent.missed_offers,
-        queues=await queues.queues_of(db(), agent_id=agent.id),
+        queues=in_queues,
     )
 
 
@@ -104,7 +106,10 @@ async def set_my_activity(data: ActivityIn) -> AgentOut:
 async def list_agents() -> AgentList:
     """Every agent and what they are doing now. Supervisors and admins."""
     rows = await agents.list_agents(db())
-    return AgentList(items=[await _out(agent, user) for agent, user in rows])
+    member = await queues.memberships(db(), agent_ids=[agent.id for agent, _user in rows])
+    return AgentList(
+        items=[await _out(agent, user, member.get(agent.id, [])) for agent, user in rows]
+    )
 
 
 @bp.post("/me/wrap-up/end")

@@ -3,6 +3,7 @@ what a 401 or 405 carries, and what the OpenAPI document promises."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -142,7 +143,7 @@ async def test_every_documented_route_refuses_a_stranger_before_reading_the_requ
     assert len(operations) >= 5
     for method, path in operations:
         response = await client.open(
-            f"{path}?page=0&per_page=x&role=x",
+            f"{re.sub(r'{[^}]+}', '1', path)}?page=0&per_page=x&role=x",
             method=method.upper(),
             data=b"\xff{",
             headers={**WRONG_BEARER, "Content-Type": "application/json"},
@@ -196,7 +197,13 @@ async def test_every_request_body_is_required(client: QuartClient) -> None:
         for operation in item.values()
         if "requestBody" in operation
     ]
-    assert [path for path, _ in bodies] == [ACTIVITY]
+    assert [path for path, _ in bodies] == [
+        ACTIVITY,
+        "/api/agents/{agent_id}",
+        "/api/queues",
+        "/api/queues/{queue_id}",
+        "/api/queues/{queue_id}/workflow",
+    ]
     assert all(body.get("required") is True for _, body in bodies)
 
 
@@ -217,6 +224,22 @@ async def test_the_document_keeps_each_routes_schemas_behind_require_role(
         ("get", "/api/agents/me"): {"200", "401"},
         ("put", ACTIVITY): {"200", "400", "401", "403"},
         ("get", "/api/agents"): {"200", "401", "403"},
+        ("patch", "/api/agents/{agent_id}"): {"200", "400", "401", "403", "404"},
+        ("get", "/api/agents/{agent_id}/log"): {"200", "400", "401", "403", "404"},
+        ("post", "/api/agents/me/wrap-up/end"): {"200", "401", "403", "409"},
+        ("post", "/api/agents/me/heartbeat"): {"200", "401", "403"},
+        ("get", "/api/queues"): {"200", "401"},
+        ("post", "/api/queues"): {"201", "400", "401", "403", "409", "422"},
+        ("get", "/api/queues/{queue_id}"): {"200", "401", "404"},
+        ("patch", "/api/queues/{queue_id}"): {"200", "400", "401", "403", "404", "422"},
+        ("delete", "/api/queues/{queue_id}"): {"200", "401", "403", "404", "409"},
+        ("put", "/api/queues/{queue_id}/workflow"): {
+            "200", "400", "401", "403", "404", "422"
+        },
+        ("delete", "/api/queues/{queue_id}/workflow"): {"200", "401", "403", "404"},
+        ("get", "/api/workflows"): {"200", "401"},
+        ("get", "/api/workflows/{workflow_id}"): {"200", "401", "404"},
+        ("get", "/api/tasks"): {"200", "400", "401", "403", "404"},
     }
     users = paths["/api/users"]["get"]["parameters"]
     assert {(p["name"], p["schema"].get("maximum")) for p in users} == {
