@@ -58,7 +58,10 @@ async def request(session: AsyncSession, tel: Telephony, *, call: Call, task: Ta
         call_id=call.id,
         entered_at=task.entered_at,
     )
+    # It carries on where the caller was in the queue's workflow (the inbound flow queues
+    # the step's timer for the time it has left).
     callback.workflow_id, callback.step = task.workflow_id, task.step
+    callback.step_started_at = task.step_started_at
     log.info("routing.callback.requested", extra={"task_id": callback.id, "call_sid": call.sid})
     return callback
 

@@ -41,10 +41,23 @@ async def follow(session: AsyncSession, tel: Telephony, *, task: Task, queue: Ta
 def _schedule(
     session: AsyncSession, tel: Telephony, *, task: Task, step: workflows.Step | None
 ) -> None:
+    """Queue the timer of the step the task is at, counting from when it got there."""
     if step is not None and step.timeout is not None and tel.jobs is not None:
+        spent = (utcnow() - task.step_started_at).total_seconds()
         tel.jobs.after_commit(
-            session, ESCALATE, delay=step.timeout, task_id=task.id, step=task.step
+            session, ESCALATE, delay=max(0.0, step.timeout - spent), task_id=task.id,
+            step=task.step,
         )
+
+
+async def resume(session: AsyncSession, tel: Telephony, *, task: Task) -> None:
+    """A task that took over another's place in a workflow (a callback for a caller who
+    waited at a step) gets that step's timer, for the time the step has left."""
+    if task.workflow_id is None:
+        return
+    workflow = await workflows.get_by_id(session, workflow_id=task.workflow_id)
+    if workflow is not None:
+        _schedule(session, tel, task=task, step=workflows.step(workflow, task.step))
 
 
 async def escalate_if_due(session: AsyncSession, tel: Telephony, *, task: Task) -> str | None:

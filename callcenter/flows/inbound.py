@@ -265,7 +265,8 @@ async def queue_result(
     why = (task.leaving if task is not None else None) or NO_AGENTS
     hangups = await offers.withdraw(session, call=call, reason=why)
     if why == CALLBACK and task is not None:
-        await callbacks.request(session, tel, call=call, task=task)
+        callback = await callbacks.request(session, tel, call=call, task=task)
+        await escalation.resume(session, tel, task=callback)
         call.outcome = Outcome.callback
         render.say(
             response, tel.flow,
