@@ -3,11 +3,13 @@
 A flow is a set of named nodes and a start node. Each node is one step a caller takes:
 hear something (`say`), choose (`menu`), wait for an agent (`queue`), leave a message
 (`voicemail`) or be let go (`hangup`). Flows live as YAML in `ivr/`; the JSON Schema in
-`ivr/flow.schema.json` is generated from these models.
+`ivr/flow.schema.json` is generated from these models (`json_schema()`; a test keeps the
+file current), for editors that complete and check YAML against a schema.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -198,6 +200,11 @@ def queue_names(flow: Flow) -> dict[str, str]:
         if isinstance(node, QueueNode):
             found.setdefault(node.queue, node_id)
     return found
+
+
+def json_schema() -> str:
+    """The JSON Schema of a flow file, as `ivr/flow.schema.json` holds it."""
+    return json.dumps(Flow.model_json_schema(), indent=2, sort_keys=True) + "\n"
 
 
 def load(path: Path) -> Flow:
