@@ -38,9 +38,16 @@ log = logging.getLogger("callcenter.flows")
 RETRY = "routing.callback.retry"
 
 
-def can_call_back(call: Call) -> bool:
-    """Only a real number can be called back (not anonymous, not a SIP address)."""
-    return phones.to_e164(call.from_number) is not None
+def caller_id(tel: Telephony, call: Call) -> str | None:
+    """The number a callback shows: ours (`twilio_phone_number`), else the one the customer
+    called (so they recognise it); None when neither is a real number."""
+    return tel.caller_id or phones.to_e164(call.to_number)
+
+
+def can_call_back(tel: Telephony, call: Call) -> bool:
+    """Only a real number can be called back (not anonymous, not a SIP address), and only
+    from a real number of ours."""
+    return phones.to_e164(call.from_number) is not None and caller_id(tel, call) is not None
 
 
 async def request(session: AsyncSession, tel: Telephony, *, call: Call, task: Task) -> Task:
@@ -54,7 +61,10 @@ async def request(session: AsyncSession, tel: Telephony, *, call: Call, task: Ta
         channel=TaskChannel.callback,
         queue=queue,
         priority=task.priority,
-        attributes={**(task.attributes or {}), "number": call.from_number},
+        attributes={
+            **(task.attributes or {}), "number": call.from_number,
+            "caller_id": caller_id(tel, call),
+        },
         call_id=call.id,
         entered_at=task.entered_at,
     )
@@ -93,17 +103,19 @@ async def accepted(
     task.attempts += 1
     unit_of_work.after_commit(
         session, _dial, tel, reservation.id, task.attributes.get("number", ""),
-        task.attributes.get("customer_id"),
+        task.attributes.get("caller_id") or tel.caller_id or "", task.attributes.get("customer_id"),
     )
     return agent_waits(tel, task)
 
 
-async def _dial(tel: Telephony, reservation_id: int, number: str, customer_id: int | None) -> None:
+async def _dial(
+    tel: Telephony, reservation_id: int, number: str, shown: str, customer_id: int | None
+) -> None:
     """Ring the customer for a callback; the new leg is recorded as an outbound call."""
     try:
         outbound = await tel.gateway.call_number(
             to=number,
-            caller_id=tel.caller_id or "anonymous",
+            caller_id=shown,
             url=tel.urls.callback_connect(reservation_id),
             status_callback=tel.urls.callback_status(reservation_id),
             ring_seconds=tel.callback_ring_seconds,
@@ -114,7 +126,7 @@ async def _dial(tel: Telephony, reservation_id: int, number: str, customer_id: i
         return
     async with transaction(tel.sessionmaker) as session:
         await calls.start_call(
-            session, sid=outbound.sid, from_number=tel.caller_id or "anonymous",
+            session, sid=outbound.sid, from_number=shown,
             to_number=number, direction=CallDirection.outbound, customer_id=customer_id,
         )
         reservation = await tasks.get_reservation(session, reservation_id=reservation_id)

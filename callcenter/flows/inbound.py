@@ -126,7 +126,7 @@ async def queue_wait(
     )
     message = render.wait_message(
         tel.flow, node_id, tel.urls, position=place, first=first, estimate=estimate,
-        callback=callbacks.can_call_back(call),
+        callback=callbacks.can_call_back(tel, call),
     )
     return message, hangups
 
@@ -145,7 +145,7 @@ async def queue_key(
         return response
     digits = params.get("Digits", "")
     wanted = {node.voicemail_key: VOICEMAIL}
-    if callbacks.can_call_back(call):
+    if callbacks.can_call_back(tel, call):
         wanted[node.callback_key] = CALLBACK
     leaving = wanted.get(digits) if digits else None
     if leaving is None or task.status != TaskStatus.pending or task.leaving is not None:

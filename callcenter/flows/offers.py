@@ -208,7 +208,12 @@ async def end_leg(tel: Telephony, hangup: Hangup) -> None:
 
 
 async def _end_offer(
-    session: AsyncSession, tel: Telephony, locked: Locked, status: ReservationStatus
+    session: AsyncSession,
+    tel: Telephony,
+    locked: Locked,
+    status: ReservationStatus,
+    *,
+    reason: str | None = None,
 ) -> Hangup | None:
     """Close a ringing offer, free its agent (counting a miss against them) and put the task
     back in line if no other offer of it is open. Returns the agent's ringing leg to end."""
@@ -216,7 +221,7 @@ async def _end_offer(
     tasks.close(reservation, status=status)
     benched = await agents.offer_ended(
         session, agent_id=reservation.agent_id, task_id=task.id, missed=status in _MISSED,
-        missed_limit=tel.missed_offers_limit,
+        missed_limit=tel.missed_offers_limit, reason=reason,
     )
     if benched:
         log.warning(
@@ -466,9 +471,15 @@ class LegOutcome:
 
 
 async def agent_leg_status(
-    session: AsyncSession, tel: Telephony, *, params: dict[str, str], reservation_id: int
+    session: AsyncSession,
+    tel: Telephony,
+    *,
+    params: dict[str, str],
+    reservation_id: int,
+    reason: str | None = None,
 ) -> LegOutcome:
-    """A status callback on an agent's leg."""
+    """A status callback on an agent's leg (or, with `reason`, the worker applying one that
+    was lost: the agent's state log says so)."""
     if not await calls.record_callback(session, params=params):
         return LegOutcome()
     status = params.get("CallStatus", "")
@@ -486,14 +497,14 @@ async def agent_leg_status(
             return LegOutcome(hangup=Hangup(params["CallSid"], ringing=ringing))
         return LegOutcome()
     if status in _OFFER_END and reservation.status == ReservationStatus.pending:
-        await _end_offer(session, tel, locked, _OFFER_END[status])
+        await _end_offer(session, tel, locked, _OFFER_END[status], reason=reason)
         log.info(
             "routing.offer.declined", extra={"reservation_id": reservation.id, "status": status}
         )
         return LegOutcome(dispatch=True)
     if status in (CallStatus.completed.value, *_OFFER_END):
         if reservation.status != ReservationStatus.accepted:
-            await _end_offer(session, tel, locked, ReservationStatus.timeout)
+            await _end_offer(session, tel, locked, ReservationStatus.timeout, reason=reason)
             return LegOutcome(dispatch=True)
         if locked.task.channel == TaskChannel.callback:
             legs = await callbacks.agent_left(session, tel, reservation=reservation)
@@ -502,13 +513,18 @@ async def agent_leg_status(
                     unit_of_work.after_commit(session, end_leg, tel, leg)
                 return LegOutcome(dispatch=True)
         return await _call_over(
-            session, tel, locked, talk_seconds=as_int(params.get("CallDuration"))
+            session, tel, locked, talk_seconds=as_int(params.get("CallDuration")), reason=reason
         )
     return LegOutcome()
 
 
 async def _call_over(
-    session: AsyncSession, tel: Telephony, locked: Locked, *, talk_seconds: int | None
+    session: AsyncSession,
+    tel: Telephony,
+    locked: Locked,
+    *,
+    talk_seconds: int | None,
+    reason: str | None = None,
 ) -> LegOutcome:
     """The agent's side of an answered call ended: the agent into wrap-up (the queue's
     wrap-up time), the task wrapping until then, the call onto its ticket."""
@@ -523,6 +539,7 @@ async def _call_over(
         session, agent_id=reservation.agent_id, task_id=task.id, wrapup_seconds=wrapup,
         talk_seconds=(call.talk_seconds if voice and call is not None else None)
         or talk_seconds or 0,
+        reason=reason,
     )
     tasks.set_status(
         task, TaskStatus.wrapping if until else TaskStatus.completed, reason="answered"

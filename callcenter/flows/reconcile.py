@@ -104,15 +104,20 @@ async def _close_stale_offers(tel: Telephony, *, older_than: dt.timedelta) -> in
     return closed
 
 
-async def agent_leg_ended(tel: Telephony, *, reservation_id: int, call_sid: str | None) -> bool:
+async def agent_leg_ended(
+    tel: Telephony, *, reservation_id: int, call_sid: str | None, reason: str | None = None
+) -> bool:
     """Ask Twilio about an offer's agent leg; if it is over, apply that as its lost status
-    callback would have (closing the offer, freeing the agent). True when it was over. An
-    offer whose agent was never rung (no leg) counts as failed."""
+    callback would have (closing the offer, freeing the agent, `reason` in their state
+    log). True when it was over. An offer whose agent was never rung (no leg) counts as
+    failed."""
     fetched = await _fetch(tel, call_sid) if call_sid else ("failed", None)
     parsed = calls.parse_status(fetched[0]) if fetched else None
     if fetched is None or parsed is None or not parsed.is_final:
         return False
     params = _callback(call_sid or f"reservation-{reservation_id}", *fetched)
     async with transaction(tel.sessionmaker) as session:
-        await offers.agent_leg_status(session, tel, params=params, reservation_id=reservation_id)
+        await offers.agent_leg_status(
+            session, tel, params=params, reservation_id=reservation_id, reason=reason
+        )
     return True

@@ -25,6 +25,7 @@ from callcenter.routing.models import ReservationStatus
 log = logging.getLogger("callcenter.flows.watchdog")
 
 SOFTPHONE_SILENT = "softphone stopped answering"
+CALL_ENDED = "call ended, its callback lost"
 
 
 def _repaired(what: str, **extra: object) -> None:
@@ -77,7 +78,10 @@ async def _stuck_agents(tel: Telephony) -> int:
         if waiting and not legs:
             continue  # being rung right now; a stale one is `_stale_offers`' to close
         for reservation_id, sid in legs:
-            if await agent_leg_ended(tel, reservation_id=reservation_id, call_sid=sid):
+            if await agent_leg_ended(
+                tel, reservation_id=reservation_id, call_sid=sid,
+                reason=f"watchdog: {CALL_ENDED}",
+            ):
                 _repaired("agent on an ended call", agent_id=agent_id, call_sid=sid)
                 count += 1
     return count

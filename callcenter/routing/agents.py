@@ -167,7 +167,13 @@ async def answered(session: AsyncSession, *, agent_id: int, task_id: int) -> Non
 
 
 async def offer_ended(
-    session: AsyncSession, *, agent_id: int, task_id: int, missed: bool, missed_limit: int
+    session: AsyncSession,
+    *,
+    agent_id: int,
+    task_id: int,
+    missed: bool,
+    missed_limit: int,
+    reason: str | None = None,
 ) -> bool:
     """A ringing offer ended unanswered: the agent is idle again (their place in line kept).
 
@@ -180,7 +186,8 @@ async def offer_ended(
         values["missed_offers"] = Agent.missed_offers + 1
     if not await _move(
         session, agent_id=agent_id, where=Agent.routing_state == RoutingState.ringing,
-        to=RoutingState.idle, task_id=task_id, reason="missed" if missed else None, **values,
+        to=RoutingState.idle, task_id=task_id, reason=reason or ("missed" if missed else None),
+        **values,
     ):
         return False
     if not missed:
@@ -217,6 +224,7 @@ async def task_done(
     wrapup_seconds: int,
     talk_seconds: int,
     counted: bool = True,
+    reason: str | None = None,
 ) -> dt.datetime | None:
     """The agent's call ended: into wrap-up for the queue's wrap-up time (or straight to
     idle for none), counting the call in today's figures (unless it never connected:
@@ -238,7 +246,7 @@ async def task_done(
         session, agent_id=agent_id,
         where=Agent.routing_state.in_((RoutingState.on_call, RoutingState.ringing)),
         to=RoutingState.wrap_up if until else RoutingState.idle, task_id=task_id,
-        wrapup_until=until, **values,
+        reason=reason, wrapup_until=until, **values,
     )
     return until if moved else None
 

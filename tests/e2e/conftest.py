@@ -39,8 +39,10 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
-def settings_overrides(emulator: Emulator) -> dict[str, Any]:
-    return {"twilio_api_base_url": emulator.base_url}  # type: ignore[attr-defined]
+def settings_overrides(settings_overrides: dict[str, Any], emulator: Emulator) -> dict[str, Any]:
+    """What the test asks for (`@pytest.mark.settings(...)`), with Twilio's API pointed at
+    the emulator."""
+    return {**settings_overrides, "twilio_api_base_url": emulator.base_url}  # type: ignore[attr-defined]
 
 
 @dataclass

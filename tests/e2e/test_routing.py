@@ -52,17 +52,6 @@ BILLING = [{"press": "1"}]
 URGENT = [{"press": "9"}]
 
 
-@pytest.fixture
-def settings_overrides(request: pytest.FixtureRequest, emulator: Emulator) -> dict[str, Any]:
-    """The emulator's URL, plus what a test's `@pytest.mark.settings(...)` asks for (the e2e
-    conftest's own fixture knows only the URL)."""
-    overrides: dict[str, Any] = {}
-    for marker in reversed(list(request.node.iter_markers("settings"))):
-        overrides.update(marker.kwargs)
-    overrides["twilio_api_base_url"] = emulator.base_url  # type: ignore[attr-defined]
-    return overrides
-
-
 # --- helpers ------------------------------------------------------------------------------
 
 
@@ -919,12 +908,6 @@ def queued_jobs(app: Quart, name: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.xfail(
-    reason="callbacks.request copies the voice task's workflow and step onto the callback "
-    "task but queues no escalation timer for it (the one queued is the voice task's, which "
-    "is canceled): a callback at a narrow step never moves on",
-    strict=True,
-)
 async def test_a_callback_asked_for_at_a_narrow_escalation_step_still_escalates(
     centre: Centre, app: Quart
 ):

@@ -33,13 +33,21 @@ class LostCallbacks:
         monkeypatch.setattr(offers, "agent_leg_status", self._lossy)
 
     async def _lossy(
-        self, session: Any, tel: Any, *, params: dict[str, str], reservation_id: int
+        self,
+        session: Any,
+        tel: Any,
+        *,
+        params: dict[str, str],
+        reservation_id: int,
+        reason: str | None = None,
     ) -> offers.LegOutcome:
         status, source = params.get("CallStatus"), params.get("CallbackSource")
         if status in self.statuses and source != "reconciled":
             self.lost.append(params["CallSid"])
             return offers.LegOutcome()
-        return await _real_leg_status(session, tel, params=params, reservation_id=reservation_id)
+        return await _real_leg_status(
+            session, tel, params=params, reservation_id=reservation_id, reason=reason
+        )
 
     def stop(self) -> None:
         self.statuses.clear()
@@ -118,12 +126,6 @@ async def test_an_agent_ringing_for_an_offer_that_rang_out_unheard_is_freed(
 
 
 
-@pytest.mark.xfail(
-    reason="watchdog._stuck_agents frees an agent on an ended call through "
-    "offers.agent_leg_status, whose state-log rows carry no reason: the supervisor cannot "
-    "see the watchdog did it, though the module promises the reason on every agent repair",
-    strict=True,
-)
 async def test_freeing_an_agent_on_an_ended_call_is_logged_with_the_watchdogs_reason(
     centre: Centre, app: Quart, monkeypatch: pytest.MonkeyPatch
 ):
