@@ -9,6 +9,7 @@ and so the caller the agent meets is the one offered.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -116,9 +117,10 @@ async def _dispatch_pass(tel: Telephony) -> int:
         async with transaction(tel.sessionmaker) as session:
             rings = await _reserve(session, tel, task_id=task_id)
             nobody_left = not rings and not await agents.anyone_free(session)
-        for ring in rings:
+        # Ring-all rings every phone at once, so no colleague starts seconds behind.
+        for rang in await asyncio.gather(*(_ring(tel, ring) for ring in rings)):
             made += 1
-            if not await _ring(tel, ring):
+            if not rang:
                 tel.dispatch_again = True  # that agent is excluded now: look once more
         if nobody_left:
             break  # the rest of the line keeps waiting
@@ -155,7 +157,13 @@ async def _reserve(session: AsyncSession, tel: Telephony, *, task_id: int) -> li
 
 
 async def _ring(tel: Telephony, ring: Ring) -> bool:
-    """Ring the agent's softphone. False when that failed (the offer is closed as failed)."""
+    """Ring the agent's softphone. False when that failed (the offer is closed as failed).
+    An offer withdrawn since it was made (the caller left, a colleague answered) is not
+    rung at all, so a phone never rings for a call that is gone."""
+    async with transaction(tel.sessionmaker) as session:
+        reservation = await tasks.get_reservation(session, reservation_id=ring.reservation_id)
+        if reservation is None or reservation.status != ReservationStatus.pending:
+            return True
     try:
         outbound = await tel.gateway.call_client(
             identity=ring.identity,
@@ -375,6 +383,8 @@ async def agent_answered(tel: Telephony, *, reservation_id: int) -> VoiceRespons
     rescinded and their phones stopped."""
     async with transaction(tel.sessionmaker) as session:
         locked = await _locked(session, reservation_id=reservation_id)
+        if locked is not None and locked.reservation.status == ReservationStatus.rescinded:
+            return _not_yours(tel, "A colleague has taken this call.")
         if locked is None or locked.reservation.status != ReservationStatus.pending:
             return _not_yours(tel, "Sorry, the caller has already hung up.")
         reservation, task, call = locked.reservation, locked.task, locked.call
@@ -527,12 +537,28 @@ async def _call_over(
     reason: str | None = None,
 ) -> LegOutcome:
     """The agent's side of an answered call ended: the agent into wrap-up (the queue's
-    wrap-up time), the task wrapping until then, the call onto its ticket."""
+    wrap-up time), the task wrapping until then, the call onto its ticket, and the
+    caller's leg ended if it goes on (a caller who reached the conference after the agent
+    left would wait there alone).
+
+    An agent who left before the caller was taken out of the queue (their answer was cut
+    short: a deadline, an instance that died, a hang-up at once) never talked to them: the
+    offer failed, and the caller, still in line, goes back to waiting for the next agent."""
     reservation, task, call = locked.reservation, locked.task, locked.call
+    voice = task.channel == TaskChannel.voice
+    if voice and call is not None and call.connected_at is None and task.queue_result is None:
+        tasks.close(reservation, status=ReservationStatus.failed)
+        await agents.task_done(
+            session, agent_id=reservation.agent_id, task_id=task.id, wrapup_seconds=0,
+            talk_seconds=0, counted=False, reason=reason or "left before the caller came",
+        )
+        task.assigned_at = None
+        tasks.set_status(task, TaskStatus.pending, reason="agent left before connecting")
+        log.warning("routing.offer.unconnected", extra={"reservation_id": reservation.id})
+        return LegOutcome(dispatch=True)
     tasks.close(reservation, status=ReservationStatus.completed)
     queue = await queues.get_queue(session, queue_id=task.queue_id) if task.queue_id else None
     wrapup = queue.wrapup_seconds if queue is not None else 0
-    voice = task.channel == TaskChannel.voice
     if voice and call is not None:
         calls.record_talk_time(call, talk_seconds=talk_seconds)
     until = await agents.task_done(
@@ -544,11 +570,14 @@ async def _call_over(
     tasks.set_status(
         task, TaskStatus.wrapping if until else TaskStatus.completed, reason="answered"
     )
+    caller_leg = None
     if voice and call is not None:
         await session.flush()
         await landing.land_on_ticket(session, call=call)
+        if not call.status.is_final:
+            caller_leg = Hangup(call.sid, ringing=False)
     if until is None:
-        return LegOutcome(dispatch=True)
+        return LegOutcome(dispatch=True, hangup=caller_leg)
     if tel.jobs is not None:
         # Without a worker the agent is still free once wrap-up is over (see
         # `models.free_now`); the job offers them the next task at that moment.
@@ -556,4 +585,4 @@ async def _call_over(
             session, WRAPUP_END, delay=(until - utcnow()).total_seconds(),
             agent_id=reservation.agent_id,
         )
-    return LegOutcome()
+    return LegOutcome(hangup=caller_leg)

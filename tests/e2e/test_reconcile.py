@@ -64,11 +64,14 @@ async def test_agent_left_busy_by_a_lost_callback_is_freed_by_the_worker(
     await http.session.close()
 
     agent = await centre.add_agent()
-    _call, task = await waiting_call(centre.db, sid="CA" + "5" * 32)
+    call, task = await waiting_call(centre.db, sid="CA" + "5" * 32)
     reservation = await make_offer(centre.db, task=task, agent=agent)
     tasks.accept(reservation, task)
     reservation.agent_call_sid = leg.sid
     await agents.answered(centre.db, agent_id=agent.id, task_id=task.id)
+    # They talked: the caller left the queue and reached the agent's conference.
+    task.queue_result = "redirected"
+    calls.mark_connected(call, agent_user_id=agent.user_id)
     await centre.db.commit()
     reservation_id, agent_id = reservation.id, agent.id
 

@@ -79,3 +79,36 @@ async def test_an_agent_who_goes_offline_while_ringing_keeps_the_offer_but_gets_
     await agents.set_activity(db_session, agent=agent, activity=Activity.offline)
     assert agent.routing_state == RoutingState.ringing
     assert not await agents.claim(db_session, agent_id=agent.id, task_id=task.id)
+
+
+async def test_an_agent_who_left_before_the_caller_came_puts_the_caller_back_in_line(
+    app: Quart, db_session: AsyncSession
+):
+    """The agent picked up, but their answer was cut short before the caller left the queue
+    (a deadline, a dead instance, an instant hang-up): the caller still waits, and must be
+    offered again rather than counted as answered."""
+    tel = app.extensions["callcenter"].telephony
+    _call, task = await waiting_call(db_session)
+    agent = await make_agent(db_session)
+    reservation = await make_offer(db_session, task=task, agent=agent)
+    tasks.accept(reservation, task)
+    await agents.answered(db_session, agent_id=agent.id, task_id=task.id)
+    reservation.agent_call_sid = "CA" + "3" * 32
+    ids = (reservation.id, task.id, agent.id)
+    await db_session.commit()
+
+    outcome = await offers.agent_leg_status(
+        db_session, tel, reservation_id=ids[0],
+        params={"CallSid": "CA" + "3" * 32, "CallStatus": "completed", "SequenceNumber": "3"},
+    )
+    await db_session.commit()
+    assert outcome.dispatch, "the caller is offered to the next agent"
+    db_session.expire_all()
+    assert (await tasks.get_reservation(db_session, reservation_id=ids[0])).status == (
+        ReservationStatus.failed
+    )
+    back = await tasks.get_task(db_session, task_id=ids[1])
+    assert back is not None and back.status == TaskStatus.pending
+    freed = await agents.get_agent(db_session, agent_id=ids[2])
+    assert freed is not None and freed.routing_state == RoutingState.idle
+    assert freed.calls_today == 0, "no conversation happened"
