@@ -68,6 +68,7 @@ async def request(session: AsyncSession, tel: Telephony, *, call: Call, task: Ta
         call_id=call.id,
         entered_at=task.entered_at,
     )
+
     # It carries on where the caller was in the queue's workflow (the inbound flow queues
     # the step's timer for the time it has left).
     callback.workflow_id, callback.step = task.workflow_id, task.step
@@ -122,13 +123,20 @@ async def _dial(
         )
     except GatewayError:
         async with transaction(tel.sessionmaker) as session:
-            await _unanswered(session, tel, reservation_id=reservation_id, reason="failed")
+            legs = await _unanswered(session, tel, reservation_id=reservation_id, reason="failed")
+        for leg in legs:  # the agent waits in an empty conference: let them go
+            try:
+                await tel.gateway.end_call(call_sid=leg.call_sid, ringing=leg.ringing)
+            except GatewayError:
+                log.warning("routing.leg.end_failed", extra={"call_sid": leg.call_sid})
         return
     async with transaction(tel.sessionmaker) as session:
-        await calls.start_call(
+        call, _ = await calls.start_call(
             session, sid=outbound.sid, from_number=shown,
             to_number=number, direction=CallDirection.outbound, customer_id=customer_id,
         )
+        if call.customer_id is None:  # its first status callback made the row already
+            call.customer_id = customer_id
         reservation = await tasks.get_reservation(session, reservation_id=reservation_id)
         if reservation is not None:
             reservation.customer_call_sid = outbound.sid
@@ -206,7 +214,11 @@ async def _unanswered(
     task = await tasks.get_task(session, task_id=reservation.task_id, lock=True)
     assert task is not None
     await session.refresh(reservation)
-    tasks.close(reservation, status=ReservationStatus.completed)
+    if reservation.status != ReservationStatus.accepted:
+        return []  # the other leg's callback dealt with it meanwhile
+    # Canceled: no conversation to complete (the agent's wrap-up must not finish the task
+    # later), and not the agent's doing (they may take the next attempt).
+    tasks.close(reservation, status=ReservationStatus.canceled)
     await agents.task_done(
         session, agent_id=reservation.agent_id, task_id=task.id, wrapup_seconds=0,
         talk_seconds=0, counted=False,

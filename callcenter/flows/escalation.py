@@ -19,7 +19,7 @@ from callcenter import jobs
 from callcenter.db import transaction, utcnow
 from callcenter.flows import Telephony, offers
 from callcenter.routing import queues, tasks, workflows
-from callcenter.routing.models import Task, TaskQueue, TaskStatus
+from callcenter.routing.models import Task, TaskChannel, TaskQueue, TaskStatus
 
 log = logging.getLogger("callcenter.flows")
 
@@ -62,7 +62,9 @@ async def resume(session: AsyncSession, tel: Telephony, *, task: Task) -> None:
 
 async def escalate_if_due(session: AsyncSession, tel: Telephony, *, task: Task) -> str | None:
     """Move a pending task on while its step's timeout has passed. Returns "voicemail"
-    when the workflow ends there (the caller is to leave the line), else None."""
+    when the workflow ends there (the caller is to leave the line), else None. A callback
+    has no caller on the line to leave a message: at the end of the workflow it stays in
+    its last queue until an agent takes it."""
     while task.status == TaskStatus.pending and task.workflow_id is not None:
         workflow = await workflows.get_by_id(session, workflow_id=task.workflow_id)
         step = workflows.step(workflow, task.step) if workflow is not None else None
@@ -72,12 +74,15 @@ async def escalate_if_due(session: AsyncSession, tel: Telephony, *, task: Task) 
             return None
         assert workflow is not None
         following = workflows.step(workflow, task.step + 1)
+        ends = following is None or following.queue is None
+        if ends and task.channel == TaskChannel.callback:
+            return None
         task.step += 1
         log.info(
             "routing.task.escalated",
             extra={"task_id": task.id, "step": task.step, "to": following and following.queue},
         )
-        if following is None or following.queue is None:
+        if ends:
             return VOICEMAIL
         target = await queues.queue_named(session, name=following.queue)
         if target is None:  # deleted since: stay where it is rather than strand the caller
@@ -91,10 +96,17 @@ async def escalate_if_due(session: AsyncSession, tel: Telephony, *, task: Task) 
 async def step_timed_out(tel: Telephony, *, task_id: int, step: int) -> bool:
     """The worker's timer on a workflow step: move the task on if it still waits at that
     step, then offer it where it now is. True when it moved. A task being offered right
-    now is left to that offer: if the offer fails the wait loop escalates it."""
+    now is looked at again a little later (a callback has no wait loop to do it)."""
     async with transaction(tel.sessionmaker) as session:
         task = await tasks.get_task(session, task_id=task_id, lock=True)
-        if task is None or task.step != step or task.status != TaskStatus.pending:
+        if task is None or task.step != step:
+            return False
+        if task.status == TaskStatus.reserved and tel.jobs is not None:
+            tel.jobs.after_commit(
+                session, ESCALATE, delay=tel.agent_ring_seconds, task_id=task_id, step=step
+            )
+            return False
+        if task.status != TaskStatus.pending:
             return False
         leaving = await escalate_if_due(session, tel, task=task)
         if leaving is not None:

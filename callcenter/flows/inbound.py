@@ -110,6 +110,11 @@ async def queue_wait(
     if params.get("QueueSid") and not task.twilio_queue_sid:
         task.twilio_queue_sid = params["QueueSid"]
     hangups = await offers.withdraw_if_stale(session, tel, task=task, call=call)
+    if task.leaving is None and task.status in (TaskStatus.completed, TaskStatus.canceled):
+        # Still in line with a task that is over (its answer went wrong somewhere): rather
+        # than wait for no one, the caller goes on to `no_agents`.
+        log.error("routing.task.over_while_waiting", extra={"task_id": task.id})
+        task.leaving = NO_AGENTS
     if task.leaving is None and task.status == TaskStatus.pending:
         leaving = await _limits(session, tel, task=task, node=node, params=params)
         if leaving is not None:
@@ -226,6 +231,8 @@ async def _overflow(session: AsyncSession, *, task: Task, queue: TaskQueue, why:
     )
     if target is None:
         return OVERFLOW
+    # The overflow queue's own line from now: the first queue's workflow no longer applies.
+    task.workflow_id, task.step = None, 0
     await tasks.move(session, task=task, queue=target, reason=f"overflow: {why}")
     return None
 

@@ -114,9 +114,14 @@ async def _dispatch_pass(tel: Telephony) -> int:
         waiting = await tasks.waiting_ids(session, limit=PASS_LIMIT)
     made = 0
     for task_id in waiting:
-        async with transaction(tel.sessionmaker) as session:
-            rings = await _reserve(session, tel, task_id=task_id)
-            nobody_left = not rings and not await agents.anyone_free(session)
+        try:
+            async with transaction(tel.sessionmaker) as session:
+                rings = await _reserve(session, tel, task_id=task_id)
+                nobody_left = not rings and not await agents.anyone_free(session)
+        except Exception:
+            # One task's failure (a lock timeout, a deadlock) must not hold up the line.
+            log.exception("routing.dispatch.failed", extra={"task_id": task_id})
+            continue
         # Ring-all rings every phone at once, so no colleague starts seconds behind.
         for rang in await asyncio.gather(*(_ring(tel, ring) for ring in rings)):
             made += 1
@@ -137,6 +142,8 @@ async def _reserve(session: AsyncSession, tel: Telephony, *, task_id: int) -> li
     callback = task.channel == TaskChannel.callback
     if not callback and call is not None and (call.status.is_final or call.outcome is not None):
         return []
+    if callback and call is not None and not call.status.is_final:
+        return []  # the caller is still hearing goodbye: their line would be busy
     queue = await queues.get_queue(session, queue_id=task.queue_id)
     assert queue is not None
     declined = await tasks.agents_who_declined(session, task_id=task.id)
@@ -420,21 +427,34 @@ async def agent_answered(tel: Telephony, *, reservation_id: int) -> VoiceRespons
             queue_sid=queue_sid, call_sid=call_sid, url=tel.urls.caller_connect(reservation_id)
         )
     except GatewayError:
-        # The caller left the queue meanwhile: free the agent and land the call if it ended.
+        # Twilio could not take the caller out of the queue: they left it meanwhile, or the
+        # request failed. Free the agent; a caller still on the line goes back in line.
         async with transaction(tel.sessionmaker) as session:
             locked = await _locked(session, reservation_id=reservation_id)
+            gone = locked is None or locked.call is None or locked.call.status.is_final
             if locked is not None and locked.reservation.status == ReservationStatus.accepted:
-                tasks.close(locked.reservation, status=ReservationStatus.canceled)
-                await agents.task_done(
-                    session, agent_id=locked.reservation.agent_id, task_id=locked.task.id,
-                    wrapup_seconds=0, talk_seconds=0,
-                )
-                tasks.set_status(locked.task, TaskStatus.canceled, reason="abandoned")
-                if locked.call is not None:
-                    await landing.land_on_ticket(session, call=locked.call)
+                await _unconnected(session, locked, reason="caller not dequeued")
+                if gone:
+                    tasks.set_status(locked.task, TaskStatus.canceled, reason="abandoned")
+                    if locked.call is not None:
+                        await landing.land_on_ticket(session, call=locked.call)
         await dispatch(tel)
-        return _not_yours(tel, "Sorry, the caller has already hung up.")
+        if gone:
+            return _not_yours(tel, "Sorry, the caller has already hung up.")
+        return _not_yours(tel, "Sorry, the call could not be connected. It goes to the next agent.")
     return _conference(room)
+
+
+async def _unconnected(session: AsyncSession, locked: Locked, *, reason: str) -> None:
+    """An accepted offer that never became a conversation: closed as failed, the agent idle
+    with no call counted, the task back in line."""
+    tasks.close(locked.reservation, status=ReservationStatus.failed)
+    await agents.task_done(
+        session, agent_id=locked.reservation.agent_id, task_id=locked.task.id,
+        wrapup_seconds=0, talk_seconds=0, counted=False, reason=reason,
+    )
+    locked.task.assigned_at = None
+    tasks.set_status(locked.task, TaskStatus.pending, reason=reason)
 
 
 async def _rescind_others(session: AsyncSession, tel: Telephony, locked: Locked) -> None:
@@ -514,7 +534,9 @@ async def agent_leg_status(
         return LegOutcome(dispatch=True)
     if status in (CallStatus.completed.value, *_OFFER_END):
         if reservation.status != ReservationStatus.accepted:
-            await _end_offer(session, tel, locked, ReservationStatus.timeout, reason=reason)
+            # "completed" means the agent did pick up (our answer to it failed): not a miss.
+            ended = ReservationStatus.failed if status == "completed" else ReservationStatus.timeout
+            await _end_offer(session, tel, locked, ended, reason=reason)
             return LegOutcome(dispatch=True)
         if locked.task.channel == TaskChannel.callback:
             legs = await callbacks.agent_left(session, tel, reservation=reservation)
@@ -547,13 +569,7 @@ async def _call_over(
     reservation, task, call = locked.reservation, locked.task, locked.call
     voice = task.channel == TaskChannel.voice
     if voice and call is not None and call.connected_at is None and task.queue_result is None:
-        tasks.close(reservation, status=ReservationStatus.failed)
-        await agents.task_done(
-            session, agent_id=reservation.agent_id, task_id=task.id, wrapup_seconds=0,
-            talk_seconds=0, counted=False, reason=reason or "left before the caller came",
-        )
-        task.assigned_at = None
-        tasks.set_status(task, TaskStatus.pending, reason="agent left before connecting")
+        await _unconnected(session, locked, reason=reason or "agent left before connecting")
         log.warning("routing.offer.unconnected", extra={"reservation_id": reservation.id})
         return LegOutcome(dispatch=True)
     tasks.close(reservation, status=ReservationStatus.completed)

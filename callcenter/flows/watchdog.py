@@ -33,13 +33,13 @@ def _repaired(what: str, **extra: object) -> None:
 
 
 async def patrol(tel: Telephony) -> int:
-    """One round of repairs; returns how many were made (then offers what waits)."""
+    """One round of repairs; returns how many were made. Then it offers what waits, so a
+    task whose own timer was lost (a callback now due, say) waits a minute at most."""
     repaired = await _stale_offers(tel)
     repaired += await _stuck_agents(tel)
     repaired += await _wrapups_over(tel)
     repaired += await _silent_softphones(tel)
-    if repaired:
-        await offers.dispatch(tel)
+    await offers.dispatch(tel)
     return repaired
 
 
@@ -90,11 +90,13 @@ async def _stuck_agents(tel: Telephony) -> int:
 async def _wrapups_over(tel: Telephony) -> int:
     async with transaction(tel.sessionmaker) as session:
         due = await agents.wrapups_over(session)
-        for agent_id in due:
-            await offers.end_wrapup(session, agent_id=agent_id, only_if_due=True)
-    for agent_id in due:
-        _repaired("wrap-up over", agent_id=agent_id)
-    return len(due)
+    ended = 0
+    for agent_id in due:  # one transaction each: no lock held on one agent while taking another
+        async with transaction(tel.sessionmaker) as session:
+            if await offers.end_wrapup(session, agent_id=agent_id, only_if_due=True):
+                _repaired("wrap-up over", agent_id=agent_id)
+                ended += 1
+    return ended
 
 
 async def _silent_softphones(tel: Telephony) -> int:

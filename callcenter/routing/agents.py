@@ -23,12 +23,15 @@ from callcenter.routing.models import (
     Activity,
     Agent,
     AgentStateLog,
+    Reservation,
+    ReservationStatus,
     RoutingState,
     free_now,
     staffing,
 )
 
 MISSED_OFFERS_REASON = "missed offers"
+OPEN_OFFER = (ReservationStatus.pending, ReservationStatus.accepted)
 
 
 async def get_agent(session: AsyncSession, *, agent_id: int) -> Agent | None:
@@ -325,13 +328,18 @@ async def repair(
     values: dict[str, Any] = {}
     if activity is not None:
         values.update(activity=activity, activity_changed_at=now, break_reason=None)
-    moved = await _move(
+    # Only while they still have no open offer: another instance may have just rung them.
+    no_offer = ~(
+        select(Reservation.id)
+        .where(Reservation.agent_id == agent_id, Reservation.status.in_(OPEN_OFFER))
+        .exists()
+    )
+    return await _move(
         session, agent_id=agent_id,
-        where=Agent.routing_state.in_((RoutingState.ringing, RoutingState.on_call)),
+        where=Agent.routing_state.in_((RoutingState.ringing, RoutingState.on_call)) & no_offer,
         to=RoutingState.idle, task_id=None, reason=f"watchdog: {reason}",
         wrapup_until=None, **values,
     )
-    return moved
 
 
 async def go_offline(session: AsyncSession, *, agent_id: int, reason: str) -> bool:

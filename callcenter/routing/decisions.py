@@ -70,7 +70,6 @@ async def candidates(
     queue: TaskQueue,
     exclude: set[int],
     limit: int,
-    offset: int = 0,
     now: dt.datetime | None = None,
 ) -> list[Agent]:
     """The queue's free agents in its strategy's order (those in `exclude` left out)."""
@@ -81,7 +80,6 @@ async def candidates(
         .where(QueueMember.queue_id == queue.id, free_now(now))
         .order_by(*_order(queue.strategy, now))
         .limit(limit)
-        .offset(offset)
     )
     if exclude:
         query = query.where(Agent.id.not_in(exclude))
@@ -106,11 +104,12 @@ async def choose(
         narrower = step.expression if step is not None else None
     wanted = RING_ALL_LIMIT if queue.strategy == Strategy.ring_all else 1
     claimed: list[int] = []
-    offset = 0
+    # Agents already looked at (claimed, unsuitable, or taken by another instance) are
+    # left out of the next batch, so every eligible free agent is reached once.
+    seen = set(exclude or ())
     while len(claimed) < wanted:
-        batch = await candidates(
-            session, queue=queue, exclude=exclude or set(), limit=BATCH, offset=offset, now=now
-        )
+        batch = await candidates(session, queue=queue, exclude=seen, limit=BATCH, now=now)
+        seen.update(agent.id for agent in batch)
         for agent in batch:
             if suits(agent, task, narrower) and await agents.claim(
                 session, agent_id=agent.id, task_id=task.id
@@ -123,7 +122,6 @@ async def choose(
                     break
         if len(batch) < BATCH:
             break
-        offset += BATCH
     if claimed:
         await session.execute(
             update(QueueMember)

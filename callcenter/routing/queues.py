@@ -71,8 +71,16 @@ async def _check_overflow(session: AsyncSession, *, overflow: str | None, own: s
         return
     if overflow == own:
         raise QueueError("overflow", "a queue cannot overflow into itself")
-    if await queue_named(session, name=overflow) is None:
+    target = await queue_named(session, name=overflow)
+    if target is None:
         raise QueueError("overflow", f"there is no queue named {overflow!r}")
+    seen = [own, overflow]
+    while target is not None and target.overflow not in (None, VOICEMAIL):
+        if target.overflow in seen:
+            chain = " -> ".join([*seen, target.overflow])
+            raise QueueError("overflow", f"callers would go round in a circle: {chain}")
+        seen.append(target.overflow)
+        target = await queue_named(session, name=target.overflow)
 
 
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,62}")

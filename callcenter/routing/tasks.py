@@ -18,12 +18,15 @@ from sqlalchemy.orm import object_session
 from callcenter import events
 from callcenter.db import utcnow
 from callcenter.routing.models import (
+    Agent,
+    QueueMember,
     Reservation,
     ReservationStatus,
     Task,
     TaskChannel,
     TaskQueue,
     TaskStatus,
+    free_now,
 )
 
 OPEN_OFFERS = (ReservationStatus.pending, ReservationStatus.accepted)
@@ -94,9 +97,19 @@ def _in_line() -> tuple[Any, ...]:
 
 
 async def waiting_ids(session: AsyncSession, *, limit: int) -> list[int]:
-    """Waiting tasks across every queue, highest priority then oldest first."""
+    """Waiting tasks that someone free could take, across every queue, highest priority
+    then oldest first. Only queues with a free member count, so a long line in a queue
+    whose agents are all busy never hides a caller another queue's free agent could take."""
+    free_queues = (
+        select(QueueMember.queue_id)
+        .join(Agent, Agent.id == QueueMember.agent_id)
+        .where(free_now(utcnow()))
+    )
     rows = await session.scalars(
-        select(Task.id).where(*waiting()).order_by(*_in_line()).limit(limit)
+        select(Task.id)
+        .where(*waiting(), Task.queue_id.in_(free_queues))
+        .order_by(*_in_line())
+        .limit(limit)
     )
     return list(rows)
 
@@ -216,10 +229,19 @@ async def accepted_reservation(session: AsyncSession, *, task_id: int) -> Reserv
     )
 
 
+# How long an agent who declined a task (or could not be rung for it) is not offered it
+# again: long enough to try the others, short enough that a one-agent queue still works.
+DECLINE_MEMORY = dt.timedelta(minutes=2)
+
+
 async def agents_who_declined(session: AsyncSession, *, task_id: int) -> set[int]:
+    """Agents not to offer this task to now: their offer of it ended, declined or failed, in
+    the last DECLINE_MEMORY."""
     rows = await session.scalars(
         select(Reservation.agent_id).where(
-            Reservation.task_id == task_id, Reservation.status.in_(DECLINED)
+            Reservation.task_id == task_id,
+            Reservation.status.in_(DECLINED),
+            Reservation.ended_at >= utcnow() - DECLINE_MEMORY,
         )
     )
     return set(rows)
