@@ -163,19 +163,7 @@ async def refresh_members(session: AsyncSession, *, queue: TaskQueue) -> None:
         for agent_id, skills, languages in agents
         if expression.matches({"skills": skills or {}, "languages": languages or []})
     }
-    present = set(
-        await session.scalars(select(QueueMember.agent_id).where(QueueMember.queue_id == queue.id))
-    )
-    if gone := present - wanted:
-        await session.execute(
-            delete(QueueMember).where(
-                QueueMember.queue_id == queue.id, QueueMember.agent_id.in_(gone)
-            )
-        )
-    if new := wanted - present:
-        await session.execute(
-            insert(QueueMember), [{"queue_id": queue.id, "agent_id": a} for a in sorted(new)]
-        )
+    await _sync(session, fixed=QueueMember.queue_id, key=queue.id, wanted=wanted)
 
 
 async def refresh_agent(session: AsyncSession, *, agent: Agent) -> None:
@@ -183,18 +171,20 @@ async def refresh_agent(session: AsyncSession, *, agent: Agent) -> None:
     attributes = agent.attributes()
     queues = await session.execute(select(TaskQueue.id, TaskQueue.expression))
     wanted = {qid for qid, text in queues if expressions.parse(text).matches(attributes)}
-    present = set(
-        await session.scalars(select(QueueMember.queue_id).where(QueueMember.agent_id == agent.id))
-    )
+    await _sync(session, fixed=QueueMember.agent_id, key=agent.id, wanted=wanted)
+
+
+async def _sync(session: AsyncSession, *, fixed: Any, key: int, wanted: set[int]) -> None:
+    """Make one queue's agents (`fixed` = queue_id) or one agent's queues (`fixed` =
+    agent_id) exactly `wanted`, touching only the rows that change (round-robin order is
+    kept on the rest)."""
+    varying = QueueMember.agent_id if fixed is QueueMember.queue_id else QueueMember.queue_id
+    present = set(await session.scalars(select(varying).where(fixed == key)))
     if gone := present - wanted:
-        await session.execute(
-            delete(QueueMember).where(
-                QueueMember.agent_id == agent.id, QueueMember.queue_id.in_(gone)
-            )
-        )
+        await session.execute(delete(QueueMember).where(fixed == key, varying.in_(gone)))
     if new := wanted - present:
         await session.execute(
-            insert(QueueMember), [{"queue_id": q, "agent_id": agent.id} for q in sorted(new)]
+            insert(QueueMember), [{fixed.key: key, varying.key: other} for other in sorted(new)]
         )
 
 
