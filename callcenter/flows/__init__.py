@@ -18,6 +18,7 @@ the call's row first, then its task, then the task's reservations, always in tha
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,7 +27,7 @@ from callcenter.config import Settings
 from callcenter.ivr import flow as ivr_flow
 from callcenter.ivr.flow import Flow
 from callcenter.jobs import JobQueue
-from callcenter.telephony.gateway import TwilioGateway
+from callcenter.telephony.gateway import GatewayError, TwilioGateway
 from callcenter.telephony.urls import VoiceUrls
 
 
@@ -84,6 +85,16 @@ def build_telephony(
         caller_id=settings.twilio_phone_number,
         jobs=jobs,
     )
+
+
+async def end_leg(tel: Telephony, hangup: Hangup) -> None:
+    """End a call leg through Twilio's REST API; failure is logged, never raised."""
+    try:
+        await tel.gateway.end_call(call_sid=hangup.call_sid, ringing=hangup.ringing)
+    except GatewayError as error:
+        logging.getLogger("callcenter.flows").warning(
+            "routing.leg.end_failed", extra={"call_sid": hangup.call_sid, "code": error.code}
+        )
 
 
 def as_int(raw: str | None) -> int | None:

@@ -18,7 +18,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from callcenter import unit_of_work
 from callcenter.customers import phones
 from callcenter.db import transaction, utcnow
-from callcenter.flows import Hangup, Telephony, as_int, landing
+from callcenter.flows import Hangup, Telephony, as_int, end_leg, landing
 from callcenter.ivr import render
 from callcenter.routing import agents, queues, tasks
 from callcenter.routing.models import (
@@ -125,10 +125,7 @@ async def _dial(
         async with transaction(tel.sessionmaker) as session:
             legs = await _unanswered(session, tel, reservation_id=reservation_id, reason="failed")
         for leg in legs:  # the agent waits in an empty conference: let them go
-            try:
-                await tel.gateway.end_call(call_sid=leg.call_sid, ringing=leg.ringing)
-            except GatewayError:
-                log.warning("routing.leg.end_failed", extra={"call_sid": leg.call_sid})
+            await end_leg(tel, leg)
         return
     async with transaction(tel.sessionmaker) as session:
         call, _ = await calls.start_call(

@@ -20,7 +20,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from callcenter import jobs, unit_of_work
 from callcenter.customers import phones
 from callcenter.db import transaction, utcnow
-from callcenter.flows import Hangup, Telephony, as_int, callbacks, landing
+from callcenter.flows import Hangup, Telephony, as_int, callbacks, end_leg, landing
 from callcenter.ivr import render
 from callcenter.routing import agents, decisions, queues, tasks
 from callcenter.routing.models import (
@@ -210,16 +210,6 @@ async def _ring(tel: Telephony, ring: Ring) -> bool:
         extra={"reservation_id": ring.reservation_id, "agent_call_sid": outbound.sid},
     )
     return True
-
-
-async def end_leg(tel: Telephony, hangup: Hangup) -> None:
-    """End a call leg through Twilio's REST API; failure is logged, never raised."""
-    try:
-        await tel.gateway.end_call(call_sid=hangup.call_sid, ringing=hangup.ringing)
-    except GatewayError as error:
-        log.warning(
-            "routing.leg.end_failed", extra={"call_sid": hangup.call_sid, "code": error.code}
-        )
 
 
 async def _end_offer(
