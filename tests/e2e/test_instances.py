@@ -66,6 +66,7 @@ from callcenter.routing.models import (
     Activity,
     Agent,
     Reservation,
+    ReservationStatus,
     RoutingState,
     Strategy,
     Task,
@@ -542,10 +543,14 @@ def _routing_violations(store: Store) -> dict[str, list[Any]]:
     over_capacity = [
         (agent_id, pair) for agent_id, spans in by_agent.items() for pair in _overlaps(spans, now)
     ]
+    # A conversation is an offer accepted and completed (or still going). An agent who
+    # picked up but never met the caller (their answer was cut short: the offer ends
+    # `failed` and the caller is offered again) did not take the task.
+    talked = (ReservationStatus.accepted, ReservationStatus.completed)
     taken_twice = [
-        (task_id, [r.id for r in spans if r.answered_at is not None])
+        (task_id, [r.id for r in spans if r.status in talked])
         for task_id, spans in by_task.items()
-        if sum(r.answered_at is not None for r in spans) > 1
+        if sum(r.status in talked for r in spans) > 1
     ]
     return {
         what: items
