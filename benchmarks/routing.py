@@ -315,18 +315,19 @@ async def seed(url: str, *, agents: int, tasks: int, history: int) -> dict[str, 
 
 
 async def best_agent(session: AsyncSession, task: Task, queue: TaskQueue) -> int | None:
-    """`choose` without the claim: candidates a batch at a time, the first that suits."""
-    offset = 0
+    """`choose` without the claim: candidates a batch at a time (those already seen left
+    out of the next), the first that suits."""
+    seen: set[int] = set()
     while True:
         batch = await decisions.candidates(
-            session, queue=queue, exclude=set(), limit=decisions.BATCH, offset=offset
+            session, queue=queue, exclude=seen, limit=decisions.BATCH
         )
         for agent in batch:
             if decisions.suits(agent, task, None):
                 return agent.id
         if len(batch) < decisions.BATCH:
             return None
-        offset += decisions.BATCH
+        seen.update(agent.id for agent in batch)
 
 
 async def choose(session: AsyncSession, task: Task, queue: TaskQueue) -> int | None:
