@@ -213,14 +213,15 @@ def members(queue_id: int) -> Any:
 
 async def staffed_names(session: AsyncSession) -> frozenset[str]:
     """The queues somebody staffs now (a caller sent to any other goes to `no_agents`)."""
-    rows = await session.scalars(
-        select(TaskQueue.name)
-        .join(QueueMember, QueueMember.queue_id == TaskQueue.id)
+    # One EXISTS per queue (a handful), stopping at the first staffing member, rather than
+    # joining every membership: this runs on every incoming call and menu choice.
+    someone = (
+        select(QueueMember.agent_id)
         .join(Agent, Agent.id == QueueMember.agent_id)
-        .where(staffing())
-        .distinct()
+        .where(QueueMember.queue_id == TaskQueue.id, staffing())
+        .exists()
     )
-    return frozenset(rows)
+    return frozenset(await session.scalars(select(TaskQueue.name).where(someone)))
 
 
 async def staffing_count(session: AsyncSession, *, queue_id: int) -> int:
