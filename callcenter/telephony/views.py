@@ -3,7 +3,9 @@
 `/twilio/voice/incoming` is the number's Voice URL, `/twilio/voice/fallback` its fallback
 and `/twilio/voice/status` its status callback; the rest are reached from our own TwiML.
 Views only parse, call a flow and answer; follow-up REST work (offering calls to agents,
-ending legs) runs after the transaction commits, without delaying Twilio's answer.
+ending legs) runs after the transaction commits, without delaying Twilio's answer. One
+exception: `/agent/answer` takes the caller out of the queue (a REST call) before it
+answers, so the agent's conference is never joined by nobody.
 """
 
 from __future__ import annotations
