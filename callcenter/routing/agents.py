@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -27,7 +27,6 @@ from callcenter.routing.models import (
     ReservationStatus,
     RoutingState,
     free_now,
-    staffing,
 )
 
 MISSED_OFFERS_REASON = "missed offers"
@@ -272,14 +271,6 @@ async def heartbeat(session: AsyncSession, *, agent: Agent) -> None:
     """The agent's softphone page is alive (the watchdog sets silent agents offline)."""
     agent.last_heartbeat_at = utcnow()
     await session.flush()
-
-
-async def staffed(session: AsyncSession, *, agent_ids: Any = None) -> int:
-    """How many agents staff the phones (all, or those of a subquery of agent ids)."""
-    query = select(func.count()).select_from(Agent).where(staffing())
-    if agent_ids is not None:
-        query = query.where(Agent.id.in_(agent_ids))
-    return await session.scalar(query) or 0
 
 
 async def anyone_free(session: AsyncSession) -> bool:

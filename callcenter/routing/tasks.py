@@ -247,15 +247,6 @@ async def agents_who_declined(session: AsyncSession, *, task_id: int) -> set[int
     return set(rows)
 
 
-async def has_open_offer(session: AsyncSession, *, agent_id: int) -> bool:
-    found = await session.scalar(
-        select(Reservation.id)
-        .where(Reservation.agent_id == agent_id, Reservation.status.in_(OPEN_OFFERS))
-        .limit(1)
-    )
-    return found is not None
-
-
 def accept(reservation: Reservation, task: Task) -> None:
     """The agent picked up: the task is theirs."""
     reservation.status = ReservationStatus.accepted

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.accounts.models import Role, User
 from callcenter.audit.models import AuditEntry
-from callcenter.routing import agents, tasks
+from callcenter.routing import agents, queues, tasks
 from callcenter.routing.models import Agent, ReservationStatus, RoutingState, TaskStatus
 
 
@@ -31,7 +31,7 @@ async def test_agent_goes_available_and_back_offline(client: QuartClient, db_ses
     )
     assert response.status_code == 200
     assert (await response.get_json())["activity"] == "available"
-    assert await agents.staffed(db_session) == 1
+    assert await queues.staffed_names(db_session) == {"billing", "support", "urgent"}
     response = await client.put(
         "/api/agents/me/activity", json={"activity": "offline"}, headers=bearer(token)
     )
