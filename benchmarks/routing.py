@@ -24,20 +24,20 @@ seeded with bulk inserts:
 Measured, each call timed alone in a fresh session whose transaction has begun (so neither
 the session nor BEGIN is in the figure):
 
-1. best agent: `decisions.candidates(limit=BATCH)` and the `suits` filter to the first
-   suitable agent, paging on like `choose` (what `choose` does minus the claim), for a
-   random waiting task; and `decisions.choose` itself (claim UPDATE, state log INSERT and
-   last_offered_at UPDATE included), rolled back after each call so every call sees the
-   same database;
+1. best agent: the first agent `decisions.suitable` gives (candidates a batch at a time,
+   filtered by `suits`: what `choose` does minus the claim), for a random waiting task;
+   and `decisions.choose` itself (claim UPDATE, state log INSERT, and for round robin the
+   last_offered_at UPDATE), rolled back after each call so every call sees the same
+   database;
 2. next task for a freed agent: `decisions.next_tasks_for` for a random agent of any queue;
-3. the baseline, a plain scan: SELECT every agent (ORM, like candidates), match the
+3. the baseline, a plain scan: SELECT every agent (ORM objects), match the
    queue's expression with `expressions.parse(...).matches(agent.attributes())` for each,
    keep the free ones, sort by the strategy, first that `suits`; and SELECT every waiting
    task, match each queue's expression against the agent, sort by priority then age.
    The scans' answers are checked against the indexed ones.
 
-For scale, two floors: `SELECT 1` through a session, and BATCH agents loaded by primary key
-as ORM objects (what any candidates query costs at the least on this stack).
+For scale, two floors: `SELECT 1` through a session, and BATCH agents' decision columns
+loaded by primary key (what any candidates query costs at the least on this stack).
 
 Prints a table, then one JSON object as the last line of stdout. See docs/performance.md.
 """
@@ -72,6 +72,7 @@ from callcenter.db import create_engine, create_sessionmaker, transaction, utcno
 from callcenter.routing import decisions, queues
 from callcenter.routing.expressions import parse
 from callcenter.routing.models import (
+    NEVER,
     Activity,
     Agent,
     QueueMember,
@@ -315,19 +316,12 @@ async def seed(url: str, *, agents: int, tasks: int, history: int) -> dict[str, 
 
 
 async def best_agent(session: AsyncSession, task: Task, queue: TaskQueue) -> int | None:
-    """`choose` without the claim: candidates a batch at a time (those already seen left
-    out of the next), the first that suits."""
-    seen: set[int] = set()
-    while True:
-        batch = await decisions.candidates(
-            session, queue=queue, exclude=seen, limit=decisions.BATCH
-        )
-        for agent in batch:
-            if decisions.suits(agent, task, None):
-                return agent.id
-        if len(batch) < decisions.BATCH:
-            return None
-        seen.update(agent.id for agent in batch)
+    """`choose` without the claim: the first suitable agent `decisions.suitable` gives."""
+    async for agent in decisions.suitable(
+        session, task=task, queue=queue, narrower=None, exclude=set(), now=utcnow()
+    ):
+        return agent.id
+    return None
 
 
 async def choose(session: AsyncSession, task: Task, queue: TaskQueue) -> int | None:
@@ -349,7 +343,7 @@ def _strategy_key(strategy: Strategy, now: dt.datetime,
     """decisions._order, in Python."""
     today = now.date()
     if strategy == Strategy.round_robin:
-        return lambda a: (offered.get(a.id) or decisions.EPOCH, a.id)
+        return lambda a: (offered.get(a.id) or NEVER, a.id)
     if strategy == Strategy.fewest_calls:
         return lambda a: (a.calls_today if a.stats_day == today else 0, a.idle_since)
     if strategy == Strategy.least_talk_time:
@@ -379,8 +373,12 @@ async def floor_select_1(session: AsyncSession) -> Any:
 
 
 async def floor_agents_by_id(session: AsyncSession, ids: list[int]) -> int:
-    """A batch of agents as ORM objects by primary key: the least a candidates query costs."""
-    return len((await session.scalars(select(Agent).where(Agent.id.in_(ids)))).all())
+    """A batch of agents' decision columns by primary key: the least a candidates query
+    costs."""
+    return len((await session.execute(
+        select(Agent.id, Agent.routing_state, Agent.skills, Agent.languages)
+        .where(Agent.id.in_(ids))
+    )).all())
 
 
 async def next_task(session: AsyncSession, agent_id: int) -> list[int]:
@@ -583,7 +581,7 @@ def print_table(results: dict[str, Any], setup: dict[str, Any]) -> None:
         print("\n" + head + "\n  " + "-" * (len(head) - 2))
         labels = (
             ("floor_select_1", "floor: SELECT 1"),
-            ("floor_agents_by_id", f"floor: {decisions.BATCH} agents by id (ORM)"),
+            ("floor_agents_by_id", f"floor: {decisions.BATCH} agents by id"),
             ("best_agent", "best agent (candidates + suits)"),
             ("choose", "choose (claim, rolled back)"),
             ("scan_best_agent", "  scan: all agents, in Python"),

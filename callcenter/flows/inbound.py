@@ -115,8 +115,13 @@ async def queue_wait(
         # than wait for no one, the caller goes on to `no_agents`.
         log.error("routing.task.over_while_waiting", extra={"task_id": task.id})
         task.leaving = NO_AGENTS
+    staffing = 0
     if task.leaving is None and task.status == TaskStatus.pending:
         leaving = await _limits(session, tel, task=task, node=node, params=params)
+        if leaving is None:
+            assert task.queue_id is not None
+            staffing = await queues.staffing_count(session, queue_id=task.queue_id)
+            leaving = None if staffing else NO_AGENTS
         if leaving is not None:
             task.leaving = leaving
             log.info("routing.task.leaving", extra={"task_id": task.id, "why": leaving})
@@ -125,7 +130,8 @@ async def queue_wait(
         return response, hangups
     assert task.queue_id is not None
     place = await tasks.position(session, task=task)
-    staffing = await queues.staffing_count(session, queue_id=task.queue_id)
+    if not staffing:  # an agent is being rung for them: the queue's staffing, for the estimate
+        staffing = await queues.staffing_count(session, queue_id=task.queue_id)
     estimate = await tasks.estimated_wait(
         session, queue_id=task.queue_id, position=place, agents_staffing=staffing
     )
@@ -194,8 +200,9 @@ async def _enter_queue(
 async def _limits(
     session: AsyncSession, tel: Telephony, *, task: Task, node: QueueNode, params: dict[str, str]
 ) -> str | None:
-    """Why a waiting caller must leave the line now, or None. Moves them on through their
-    workflow, or to an overflow queue (keeping their age), when that is where they go."""
+    """Why a waiting caller must leave the line now (their queue's staffing aside), or None.
+    Moves them on through their workflow, or to an overflow queue (keeping their age), when
+    that is where they go."""
     if (leaving := await escalation.escalate_if_due(session, tel, task=task)) is not None:
         return leaving
     assert task.queue_id is not None
@@ -209,8 +216,6 @@ async def _limits(
         queue = await queues.get_queue(session, queue_id=task.queue_id)
         assert queue is not None
     if (as_int(params.get("QueueTime")) or 0) >= node.max_wait:
-        return NO_AGENTS
-    if not await queues.staffing_count(session, queue_id=queue.id):
         return NO_AGENTS
     return None
 

@@ -111,19 +111,27 @@ async def _dispatch_pass(tel: Telephony) -> int:
     async with transaction(tel.sessionmaker) as session:
         if not await agents.anyone_free(session):
             return 0
-        waiting = await tasks.waiting_ids(session, limit=PASS_LIMIT)
+        line = await tasks.waiting_line(session, limit=PASS_LIMIT)
     made = 0
-    for task_id in waiting:
+    # Queues found with no free agent left in this pass: their other tasks are skipped
+    # rather than each tried in a transaction of its own (an agent freed meanwhile asks
+    # for another pass).
+    drained: set[int] = set()
+    for task_id, queue_id in line:
+        if queue_id in drained:
+            continue
         try:
             async with transaction(tel.sessionmaker) as session:
-                rings = await _reserve(session, tel, task_id=task_id)
-                nobody_left = not rings and not await agents.anyone_free(session)
+                reserved = await _reserve(session, tel, task_id=task_id)
+                nobody_left = not reserved.rings and not await agents.anyone_free(session)
         except Exception:
             # One task's failure (a lock timeout, a deadlock) must not hold up the line.
             log.exception("routing.dispatch.failed", extra={"task_id": task_id})
             continue
+        if reserved.drained:
+            drained.add(queue_id)
         # Ring-all rings every phone at once, so no colleague starts seconds behind.
-        for rang in await asyncio.gather(*(_ring(tel, ring) for ring in rings)):
+        for rang in await asyncio.gather(*(_ring(tel, ring) for ring in reserved.rings)):
             made += 1
             if not rang:
                 tel.dispatch_again = True  # that agent is excluded now: look once more
@@ -132,24 +140,36 @@ async def _dispatch_pass(tel: Telephony) -> int:
     return made
 
 
-async def _reserve(session: AsyncSession, tel: Telephony, *, task_id: int) -> list[Ring]:
-    """Claim agents for one waiting task; empty when it no longer waits, its caller has
+@dataclass(frozen=True)
+class Reserved:
+    """What offering one task came to: the agents to ring, and whether its queue turned out
+    to have no free agent at all (a task that asks nothing beyond the queue found none)."""
+
+    rings: list[Ring]
+    drained: bool = False
+
+
+async def _reserve(session: AsyncSession, tel: Telephony, *, task_id: int) -> Reserved:
+    """Claim agents for one waiting task; no rings when it no longer waits, its caller has
     gone, or nobody suitable is free."""
     task = await tasks.lock_waiting(session, task_id=task_id)
     if task is None or task.queue_id is None:
-        return []
+        return Reserved([])
     call = await calls.get(session, call_id=task.call_id) if task.call_id else None
     callback = task.channel == TaskChannel.callback
     if not callback and call is not None and (call.status.is_final or call.outcome is not None):
-        return []
+        return Reserved([])
     if callback and call is not None and not call.status.is_final:
-        return []  # the caller is still hearing goodbye: their line would be busy
+        return Reserved([])  # the caller is still hearing goodbye: their line would be busy
     queue = await queues.get_queue(session, queue_id=task.queue_id)
     assert queue is not None
     declined = await tasks.agents_who_declined(session, task_id=task.id)
     chosen = await decisions.choose(session, task=task, queue=queue, exclude=declined)
     if not chosen:
-        return []
+        asked_nothing_more = (
+            not declined and task.workflow_id is None and not decisions.asks_more(task, None)
+        )
+        return Reserved([], drained=asked_nothing_more)
     # The agent's phone shows the customer's number (for a callback: the one to call).
     caller_id = tel.caller_id
     if call is not None and phones.to_e164(call.from_number):
@@ -160,7 +180,7 @@ async def _reserve(session: AsyncSession, tel: Telephony, *, task_id: int) -> li
         agent = await agents.get_agent(session, agent_id=agent_id)
         assert agent is not None
         rings.append(Ring(reservation.id, agent.client_identity, caller_id or "anonymous"))
-    return rings
+    return Reserved(rings)
 
 
 async def _ring(tel: Telephony, ring: Ring) -> bool:

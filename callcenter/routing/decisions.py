@@ -1,58 +1,154 @@
 """The routing decision: which free agents a task goes to, in the queue's strategy's order.
 
-This is the hot path (`benchmarks/routing.py` measures it with 10,000 agents): one indexed
-query over the queue's members who are free now, ordered by the strategy, a few rows at a
-time; the task's own requirements (required skills, a language, a workflow step's narrower
-expression) are checked on those rows, and the first that pass are claimed with one
-conditional UPDATE each.
+This is the hot path (`benchmarks/routing.py` measures it with 10,000 agents). One query
+reads a few of the queue's free members at a time, already in the strategy's order, walking
+an index in that order rather than sorting every free member: the agent table's for the
+strategies ordered by the agent (idle time, today's calls or talk time), queue_member's for
+round robin. Being free is two cases that no one index orders together (idle; a wrap-up
+that is over), so each case is its own capped branch of one UNION ALL. Only the columns a
+decision needs are read, not whole agents. The task's own requirements (required skills, a
+language, a workflow step's narrower expression) are checked on those rows, and the first
+that pass are claimed with one conditional UPDATE each.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import functools
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from callcenter.db import utcnow
 from callcenter.routing import agents, tasks, workflows
 from callcenter.routing.expressions import Expression
 from callcenter.routing.models import (
+    Activity,
     Agent,
     QueueMember,
     RoutingState,
     Strategy,
     Task,
     TaskQueue,
-    free_now,
 )
 
-# How many candidates one query reads; more are read only when the task's requirements
-# turned these down, or another instance claimed them first.
+# How many candidates the first query reads: for a task any of the queue's agents may take,
+# a few (the first is the one, unless another instance claims them first); for a task with
+# needs of its own, BATCH. Each further query reads four times as many, up to MAX_BATCH.
+FEW = 4
 BATCH = 16
+MAX_BATCH = 1024
 # Ring-all rings at most this many agents for one task.
 RING_ALL_LIMIT = 50
-EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
-def _order(strategy: Strategy, now: dt.datetime) -> list[Any]:
-    today = now.date()
+class Candidate(NamedTuple):
+    """What a decision reads of a free agent."""
+
+    id: int
+    routing_state: RoutingState
+    skills: dict[str, int]
+    languages: list[str]
+
+    def attributes(self) -> dict[str, Any]:
+        return {"skills": self.skills or {}, "languages": self.languages or []}
+
+
+_COLUMNS = (Agent.id, Agent.routing_state, Agent.skills, Agent.languages)
+_NOW = bindparam("now")
+_TODAY = bindparam("today")
+_IDLE = and_(Agent.activity == Activity.available, Agent.routing_state == RoutingState.idle)
+_OVER = and_(
+    Agent.activity == Activity.available,
+    Agent.routing_state == RoutingState.wrap_up,
+    Agent.wrapup_until <= _NOW,
+)
+
+
+def _count_today(column: Any) -> ColumnElement[int]:
+    """Today's count for the fewest-calls and least-talk-time orders (0 if none yet)."""
+    return case((Agent.stats_day == _TODAY, column), else_=0)
+
+
+def _branch(
+    free: ColumnElement[bool], keys: tuple[Any, Any], order: tuple[Any, ...], limit: int
+) -> Select[Any]:
+    """The queue's members in one case of being free, in the order of an index on it."""
+    member = exists().where(
+        QueueMember.queue_id == bindparam("queue_id"), QueueMember.agent_id == Agent.id
+    )
+    return (
+        select(*_COLUMNS, keys[0].label("k1"), keys[1].label("k2"))
+        .where(free, member, Agent.id.not_in(bindparam("exclude", expanding=True)))
+        .order_by(*order)
+        .limit(limit)
+    )
+
+
+@functools.cache
+def _statement(strategy: Strategy, limit: int) -> Select[Any]:
+    """The candidates query for a strategy, built once (its values are bound per call)."""
+    exclude = Agent.id.not_in(bindparam("exclude", expanding=True))
     if strategy == Strategy.round_robin:
-        return [func.coalesce(QueueMember.last_offered_at, EPOCH), Agent.id]
-    if strategy == Strategy.fewest_calls:
-        return [case((Agent.stats_day == today, Agent.calls_today), else_=0), Agent.idle_since]
-    if strategy == Strategy.least_talk_time:
-        return [
-            case((Agent.stats_day == today, Agent.talk_seconds_today), else_=0),
-            Agent.idle_since,
-        ]
+        # Queue_member holds this order: walk its index, look each agent up.
+        return (
+            select(*_COLUMNS)
+            .join(QueueMember, QueueMember.agent_id == Agent.id)
+            .where(QueueMember.queue_id == bindparam("queue_id"), or_(_IDLE, _OVER), exclude)
+            .order_by(QueueMember.last_offered_at, QueueMember.agent_id)
+            .limit(limit)
+        )
     if strategy == Strategy.random:
-        return [func.random()]
-    return [Agent.idle_since, Agent.id]
+        return (
+            select(*_COLUMNS)
+            .join(QueueMember, QueueMember.agent_id == Agent.id)
+            .where(QueueMember.queue_id == bindparam("queue_id"), or_(_IDLE, _OVER), exclude)
+            .order_by(func.random())
+            .limit(limit)
+        )
+    if strategy in (Strategy.fewest_calls, Strategy.least_talk_time):
+        count = Agent.calls_today if strategy == Strategy.fewest_calls else (
+            Agent.talk_seconds_today
+        )
+        not_today = or_(Agent.stats_day.is_(None), Agent.stats_day != _TODAY)
+        branches = [
+            _branch(and_(_IDLE, Agent.stats_day == _TODAY), (count, Agent.idle_since),
+                    (count, Agent.idle_since), limit),
+            _branch(and_(_IDLE, not_today), (literal(0), Agent.idle_since),
+                    (Agent.idle_since,), limit),
+            _branch(_OVER, (_count_today(count), Agent.idle_since),
+                    (_count_today(count), Agent.idle_since), limit),
+        ]
+    else:  # longest idle; ring-all rings in the same order
+        branches = [
+            _branch(_IDLE, (Agent.idle_since, Agent.id), (Agent.idle_since, Agent.id), limit),
+            _branch(_OVER, (Agent.idle_since, Agent.id), (Agent.idle_since, Agent.id), limit),
+        ]
+    # Each branch is wrapped so its ORDER BY and LIMIT stay its own (SQLite needs that).
+    merged = union_all(*(select(*branch.subquery().c) for branch in branches)).subquery()
+    return (
+        select(merged.c.id, merged.c.routing_state, merged.c.skills, merged.c.languages)
+        .order_by(merged.c.k1, merged.c.k2)
+        .limit(limit)
+    )
 
 
-def suits(agent: Agent, task: Task, narrower: Expression | None) -> bool:
+def suits(agent: Agent | Candidate, task: Task, narrower: Expression | None) -> bool:
     """Whether this agent meets the task's own requirements (beyond the queue's)."""
     attributes = task.attributes or {}
     skills = agent.skills or {}
@@ -71,19 +167,50 @@ async def candidates(
     exclude: set[int],
     limit: int,
     now: dt.datetime | None = None,
-) -> list[Agent]:
+) -> list[Candidate]:
     """The queue's free agents in its strategy's order (those in `exclude` left out)."""
     now = now or utcnow()
-    query = (
-        select(Agent)
-        .join(QueueMember, QueueMember.agent_id == Agent.id)
-        .where(QueueMember.queue_id == queue.id, free_now(now))
-        .order_by(*_order(queue.strategy, now))
-        .limit(limit)
+    rows = await session.execute(
+        _statement(queue.strategy, limit),
+        {"queue_id": queue.id, "now": now, "today": now.date(), "exclude": sorted(exclude)},
     )
-    if exclude:
-        query = query.where(Agent.id.not_in(exclude))
-    return list(await session.scalars(query))
+    return [Candidate(*row) for row in rows]
+
+
+def asks_more(task: Task, narrower: Expression | None) -> bool:
+    """Whether the task narrows the queue's agents further (so a first batch may not do)."""
+    attributes = task.attributes or {}
+    return bool(narrower or attributes.get("required_skills") or attributes.get("language"))
+
+
+async def suitable(
+    session: AsyncSession,
+    *,
+    task: Task,
+    queue: TaskQueue,
+    narrower: Expression | None,
+    exclude: set[int],
+    now: dt.datetime,
+) -> AsyncIterator[Candidate]:
+    """The queue's free agents who suit the task, best first, read a batch at a time.
+
+    Agents already read are left out of the next batch, so every eligible free agent is
+    reached once; each batch is four times the last, so a task few agents suit (a rare
+    language) takes a few queries, not dozens. Ring-all wants every suitable agent, so it
+    starts with BATCH too.
+    """
+    seen = set(exclude)
+    few = not asks_more(task, narrower) and queue.strategy != Strategy.ring_all
+    limit = FEW if few else BATCH
+    while True:
+        batch = await candidates(session, queue=queue, exclude=seen, limit=limit, now=now)
+        seen.update(agent.id for agent in batch)
+        for agent in batch:
+            if suits(agent, task, narrower):
+                yield agent
+        if len(batch) < limit:
+            return
+        limit = min(limit * 4, MAX_BATCH)
 
 
 async def choose(
@@ -104,25 +231,22 @@ async def choose(
         narrower = step.expression if step is not None else None
     wanted = RING_ALL_LIMIT if queue.strategy == Strategy.ring_all else 1
     claimed: list[int] = []
-    # Agents already looked at (claimed, unsuitable, or taken by another instance) are
-    # left out of the next batch, so every eligible free agent is reached once.
-    seen = set(exclude or ())
-    while len(claimed) < wanted:
-        batch = await candidates(session, queue=queue, exclude=seen, limit=BATCH, now=now)
-        seen.update(agent.id for agent in batch)
-        for agent in batch:
-            if suits(agent, task, narrower) and await agents.claim(
-                session, agent_id=agent.id, task_id=task.id
-            ):
-                claimed.append(agent.id)
-                if agent.routing_state == RoutingState.wrap_up:
-                    # Their wrap-up ran out unnoticed: the task they wrapped up is done.
-                    await tasks.complete_wrapping(session, agent_id=agent.id)
-                if len(claimed) == wanted:
-                    break
-        if len(batch) < BATCH:
+    walk = suitable(
+        session, task=task, queue=queue, narrower=narrower, exclude=exclude or set(), now=now
+    )
+    async for agent in walk:
+        # The claim fails when another instance claimed them first: the next one, then.
+        if not await agents.claim(session, agent_id=agent.id, task_id=task.id):
+            continue
+        claimed.append(agent.id)
+        if agent.routing_state == RoutingState.wrap_up:
+            # Their wrap-up ran out unnoticed: the task they wrapped up is done.
+            await tasks.complete_wrapping(session, agent_id=agent.id)
+        if len(claimed) == wanted:
             break
-    if claimed:
+    await walk.aclose()
+    if claimed and queue.strategy == Strategy.round_robin:
+        # Round robin's order; the other strategies order by the agent's own columns.
         await session.execute(
             update(QueueMember)
             .where(QueueMember.queue_id == queue.id, QueueMember.agent_id.in_(claimed))
@@ -134,12 +258,28 @@ async def choose(
 
 async def next_tasks_for(session: AsyncSession, *, agent_id: int, limit: int = BATCH) -> list[int]:
     """The waiting tasks an agent could take, across all their queues, highest priority then
-    oldest first: so which queue feeds an agent in several is never arbitrary."""
+    oldest first: so which queue feeds an agent in several is never arbitrary.
+
+    Each queue's line is read off the task index in order, capped, and the lines merged,
+    rather than every waiting task of every queue sorted.
+    """
+    queue_ids = list(
+        await session.scalars(select(QueueMember.queue_id).where(QueueMember.agent_id == agent_id))
+    )
+    if not queue_ids:
+        return []
+    lines = [
+        select(Task.id, Task.priority, Task.entered_at)
+        .where(Task.queue_id == queue_id, *tasks.waiting())
+        .order_by(*tasks.in_line())
+        .limit(limit)
+        .subquery()
+        for queue_id in queue_ids
+    ]
+    merged = union_all(*(select(*line.c) for line in lines)).subquery()
     rows = await session.scalars(
-        select(Task.id)
-        .join(QueueMember, QueueMember.queue_id == Task.queue_id)
-        .where(QueueMember.agent_id == agent_id, *tasks.waiting())
-        .order_by(Task.priority.desc(), Task.entered_at, Task.id)
+        select(merged.c.id)
+        .order_by(merged.c.priority.desc(), merged.c.entered_at, merged.c.id)
         .limit(limit)
     )
     return list(rows)

@@ -30,6 +30,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from callcenter.db import Base, CreatedAtMixin, utcnow
 
+# "Never": a queue member not yet offered anything is first in round-robin order.
+NEVER = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
 
 def _enum(kind: type[enum.Enum], length: int = 20) -> Enum:
     """Stored by value ("on-call"), as the API shows it, in a plain string column."""
@@ -164,7 +167,17 @@ class Agent(CreatedAtMixin, Base):
     calls_today: Mapped[int] = mapped_column(default=0)
     talk_seconds_today: Mapped[int] = mapped_column(default=0)
 
-    __table_args__ = (Index("ix_agent_free", "activity", "routing_state", "idle_since"),)
+    # The routing decision walks one of these in the queue's strategy's order, free agents
+    # only (decisions.py): idle agents by idle time, by today's calls or talk time, and
+    # agents whose wrap-up is over by when it ended.
+    __table_args__ = (
+        Index("ix_agent_free", "activity", "routing_state", "idle_since", "id"),
+        Index("ix_agent_wrapup", "activity", "routing_state", "wrapup_until"),
+        Index("ix_agent_calls", "activity", "routing_state", "stats_day", "calls_today",
+              "idle_since"),
+        Index("ix_agent_talk", "activity", "routing_state", "stats_day", "talk_seconds_today",
+              "idle_since"),
+    )
 
     def attributes(self) -> dict[str, Any]:
         """What queue expressions see of this agent."""
@@ -192,7 +205,6 @@ def staffing() -> ColumnElement[bool]:
     return or_(Agent.activity == Activity.available, Agent.routing_state != RoutingState.idle)
 
 
-
 class QueueMember(Base):
     """An agent a queue's expression selects, with when the queue last offered them a task
     (the round-robin strategy's order)."""
@@ -205,7 +217,11 @@ class QueueMember(Base):
     agent_id: Mapped[int] = mapped_column(
         ForeignKey("agent.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    last_offered_at: Mapped[dt.datetime | None]
+    last_offered_at: Mapped[dt.datetime] = mapped_column(default=NEVER)
+
+    __table_args__ = (
+        Index("ix_queue_member_offered", "queue_id", "last_offered_at", "agent_id"),
+    )
 
 
 class AgentStateLog(Base):
@@ -269,9 +285,14 @@ class Task(CreatedAtMixin, Base):
     attempts: Mapped[int] = mapped_column(default=0)
     available_at: Mapped[dt.datetime | None]
 
-    __table_args__ = (
-        Index("ix_task_waiting", "status", "queue_id", "priority", "entered_at"),
-    )
+
+# A queue's line in order (highest priority, then oldest), so the next task for an agent is
+# read off the index of each of their queues.
+Index(
+    "ix_task_waiting", Task.status, Task.queue_id, Task.priority.desc(), Task.entered_at, Task.id
+)
+# A queue's latest finished tasks, for the handle time a caller's estimated wait uses.
+Index("ix_task_handled", Task.queue_id, Task.status, Task.completed_at)
 
 
 class Reservation(CreatedAtMixin, Base):

@@ -92,26 +92,28 @@ def waiting() -> list[Any]:
     ]
 
 
-def _in_line() -> tuple[Any, ...]:
+def in_line() -> tuple[Any, ...]:
+    """A line's order: highest priority, then oldest (ix_task_waiting holds it)."""
     return (Task.priority.desc(), Task.entered_at, Task.id)
 
 
-async def waiting_ids(session: AsyncSession, *, limit: int) -> list[int]:
-    """Waiting tasks that someone free could take, across every queue, highest priority
-    then oldest first. Only queues with a free member count, so a long line in a queue
-    whose agents are all busy never hides a caller another queue's free agent could take."""
+async def waiting_line(session: AsyncSession, *, limit: int) -> list[tuple[int, int]]:
+    """Waiting tasks that someone free could take, as (task id, queue id), across every
+    queue, highest priority then oldest first. Only queues with a free member count, so a
+    long line in a queue whose agents are all busy never hides a caller another queue's
+    free agent could take."""
     free_queues = (
         select(QueueMember.queue_id)
         .join(Agent, Agent.id == QueueMember.agent_id)
         .where(free_now(utcnow()))
     )
-    rows = await session.scalars(
-        select(Task.id)
+    rows = await session.execute(
+        select(Task.id, Task.queue_id)
         .where(*waiting(), Task.queue_id.in_(free_queues))
-        .order_by(*_in_line())
+        .order_by(*in_line())
         .limit(limit)
     )
-    return list(rows)
+    return [(task_id, queue_id) for task_id, queue_id in rows]
 
 
 async def lock_waiting(session: AsyncSession, *, task_id: int) -> Task | None:
@@ -153,7 +155,7 @@ async def waiting_in(session: AsyncSession, *, queue_id: int) -> int:
 
 
 async def list_waiting(session: AsyncSession, *, queue_id: int | None = None) -> list[Task]:
-    query = select(Task).where(*waiting()).order_by(Task.queue_id, *_in_line())
+    query = select(Task).where(*waiting()).order_by(Task.queue_id, *in_line())
     if queue_id is not None:
         query = query.where(Task.queue_id == queue_id)
     return list(await session.scalars(query))

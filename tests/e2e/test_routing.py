@@ -29,6 +29,7 @@ from callcenter.flows import escalation, offers
 from callcenter.routing import agents as routing
 from callcenter.routing import decisions, workflows
 from callcenter.routing.models import (
+    NEVER,
     Activity,
     Agent,
     QueueMember,
@@ -230,7 +231,7 @@ async def test_round_robin_takes_turns_from_whoever_was_offered_longest_ago(cent
     support_id = (await make_queue(centre.db, name="support")).id
     # Longest idle would pick a; round robin goes by the queue's last offer to each.
     await arrange(centre, Agent, a, idle_since=now() - dt.timedelta(hours=1))
-    for agent_id, offered_at in ((a, now() - dt.timedelta(minutes=1)), (b, None),
+    for agent_id, offered_at in ((a, now() - dt.timedelta(minutes=1)), (b, NEVER),
                                  (c, now() - dt.timedelta(minutes=2))):
         await centre.db.execute(
             update(QueueMember)

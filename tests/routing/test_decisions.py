@@ -33,7 +33,7 @@ async def test_a_long_line_whose_agents_are_busy_does_not_hide_a_caller_another_
         await waiting_call(db_session, sid=f"CA{number:032d}", queue="support")
     _call, sales = await waiting_call(db_session, sid="CA" + "f" * 32, queue="sales")
     await make_agent(db_session, skills={"sales": 1})
-    assert await tasks.waiting_ids(db_session, limit=3) == [sales.id]
+    assert await tasks.waiting_line(db_session, limit=3) == [(sales.id, sales.queue_id)]
 
 
 async def test_a_circle_of_overflows_is_refused_with_the_chain(db_session: AsyncSession):
