@@ -38,13 +38,14 @@ from callcenter.db import utcnow
 from callcenter.routing import agents, tasks, workflows
 from callcenter.routing.expressions import Expression
 from callcenter.routing.models import (
-    Activity,
     Agent,
     QueueMember,
     RoutingState,
     Strategy,
     Task,
     TaskQueue,
+    idle_now,
+    wrapup_over,
 )
 
 # How many candidates the first query reads: for a task any of the queue's agents may take,
@@ -70,31 +71,34 @@ class Candidate(NamedTuple):
 
 
 _COLUMNS = (Agent.id, Agent.routing_state, Agent.skills, Agent.languages)
-_NOW = bindparam("now")
 _TODAY = bindparam("today")
-_IDLE = and_(Agent.activity == Activity.available, Agent.routing_state == RoutingState.idle)
-_OVER = and_(
-    Agent.activity == Activity.available,
-    Agent.routing_state == RoutingState.wrap_up,
-    Agent.wrapup_until <= _NOW,
-)
-
-
-def _count_today(column: Any) -> ColumnElement[int]:
-    """Today's count for the fewest-calls and least-talk-time orders (0 if none yet)."""
-    return case((Agent.stats_day == _TODAY, column), else_=0)
+_IDLE = idle_now()
+_OVER = wrapup_over(bindparam("now"))
+_EXCLUDE = Agent.id.not_in(bindparam("exclude", expanding=True))
 
 
 def _branch(
-    free: ColumnElement[bool], keys: tuple[Any, Any], order: tuple[Any, ...], limit: int
+    free: ColumnElement[bool], keys: tuple[Any, Any], limit: int, order: tuple[Any, ...] = ()
 ) -> Select[Any]:
-    """The queue's members in one case of being free, in the order of an index on it."""
+    """The queue's members in one case of being free, in the order of an index on it
+    (`order`, when the index orders by less than the merge keys)."""
     member = exists().where(
         QueueMember.queue_id == bindparam("queue_id"), QueueMember.agent_id == Agent.id
     )
     return (
         select(*_COLUMNS, keys[0].label("k1"), keys[1].label("k2"))
-        .where(free, member, Agent.id.not_in(bindparam("exclude", expanding=True)))
+        .where(free, member, _EXCLUDE)
+        .order_by(*(order or keys))
+        .limit(limit)
+    )
+
+
+def _by_member(order: tuple[Any, ...], limit: int) -> Select[Any]:
+    """The queue's free members in an order queue_member holds (or none at all)."""
+    return (
+        select(*_COLUMNS)
+        .join(QueueMember, QueueMember.agent_id == Agent.id)
+        .where(QueueMember.queue_id == bindparam("queue_id"), or_(_IDLE, _OVER), _EXCLUDE)
         .order_by(*order)
         .limit(limit)
     )
@@ -103,41 +107,28 @@ def _branch(
 @functools.cache
 def _statement(strategy: Strategy, limit: int) -> Select[Any]:
     """The candidates query for a strategy, built once (its values are bound per call)."""
-    exclude = Agent.id.not_in(bindparam("exclude", expanding=True))
     if strategy == Strategy.round_robin:
-        # Queue_member holds this order: walk its index, look each agent up.
-        return (
-            select(*_COLUMNS)
-            .join(QueueMember, QueueMember.agent_id == Agent.id)
-            .where(QueueMember.queue_id == bindparam("queue_id"), or_(_IDLE, _OVER), exclude)
-            .order_by(QueueMember.last_offered_at, QueueMember.agent_id)
-            .limit(limit)
-        )
+        # Walks ix_queue_member_offered, looking each agent up.
+        return _by_member((QueueMember.last_offered_at, QueueMember.agent_id), limit)
     if strategy == Strategy.random:
-        return (
-            select(*_COLUMNS)
-            .join(QueueMember, QueueMember.agent_id == Agent.id)
-            .where(QueueMember.queue_id == bindparam("queue_id"), or_(_IDLE, _OVER), exclude)
-            .order_by(func.random())
-            .limit(limit)
-        )
+        return _by_member((func.random(),), limit)
     if strategy in (Strategy.fewest_calls, Strategy.least_talk_time):
-        count = Agent.calls_today if strategy == Strategy.fewest_calls else (
-            Agent.talk_seconds_today
+        count = (
+            Agent.calls_today if strategy == Strategy.fewest_calls else Agent.talk_seconds_today
         )
         not_today = or_(Agent.stats_day.is_(None), Agent.stats_day != _TODAY)
+        today = case((Agent.stats_day == _TODAY, count), else_=0)
         branches = [
-            _branch(and_(_IDLE, Agent.stats_day == _TODAY), (count, Agent.idle_since),
-                    (count, Agent.idle_since), limit),
-            _branch(and_(_IDLE, not_today), (literal(0), Agent.idle_since),
-                    (Agent.idle_since,), limit),
-            _branch(_OVER, (_count_today(count), Agent.idle_since),
-                    (_count_today(count), Agent.idle_since), limit),
+            _branch(and_(_IDLE, Agent.stats_day == _TODAY), (count, Agent.idle_since), limit),
+            # No call yet today: a count of 0, so by idle time alone.
+            _branch(and_(_IDLE, not_today), (literal(0), Agent.idle_since), limit,
+                    order=(Agent.idle_since,)),
+            _branch(_OVER, (today, Agent.idle_since), limit),
         ]
     else:  # longest idle; ring-all rings in the same order
         branches = [
-            _branch(_IDLE, (Agent.idle_since, Agent.id), (Agent.idle_since, Agent.id), limit),
-            _branch(_OVER, (Agent.idle_since, Agent.id), (Agent.idle_since, Agent.id), limit),
+            _branch(_IDLE, (Agent.idle_since, Agent.id), limit),
+            _branch(_OVER, (Agent.idle_since, Agent.id), limit),
         ]
     # Each branch is wrapped so its ORDER BY and LIMIT stay its own (SQLite needs that).
     merged = union_all(*(select(*branch.subquery().c) for branch in branches)).subquery()

@@ -184,19 +184,28 @@ class Agent(CreatedAtMixin, Base):
         return {"skills": self.skills or {}, "languages": self.languages or []}
 
 
+def idle_now() -> ColumnElement[bool]:
+    """An agent free by being idle: available, with no task."""
+    return and_(Agent.activity == Activity.available, Agent.routing_state == RoutingState.idle)
+
+
+def wrapup_over(now: Any) -> ColumnElement[bool]:
+    """An agent free because their wrap-up's time is up (`now`: a time or a bound value)."""
+    return and_(
+        Agent.activity == Activity.available,
+        Agent.routing_state == RoutingState.wrap_up,
+        Agent.wrapup_until <= now,
+    )
+
+
 def free_now(now: dt.datetime) -> ColumnElement[bool]:
     """An agent who may be offered a voice task: available, and idle or past their wrap-up.
 
     A wrap-up whose time is up counts as over even before anything ends it, so an agent is
-    never kept from callers by a timer that did not fire.
+    never kept from callers by a timer that did not fire. (No one index orders both cases:
+    the routing decision reads them as two branches.)
     """
-    return and_(
-        Agent.activity == Activity.available,
-        or_(
-            Agent.routing_state == RoutingState.idle,
-            and_(Agent.routing_state == RoutingState.wrap_up, Agent.wrapup_until <= now),
-        ),
-    )
+    return or_(idle_now(), wrapup_over(now))
 
 
 def staffing() -> ColumnElement[bool]:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from builders import make_agent, make_queue, waiting_call
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter.db import utcnow
 from callcenter.routing import decisions, queues, tasks
-from callcenter.routing.models import Strategy
+from callcenter.routing.models import Agent, RoutingState, Strategy
+
+
+async def _set(session: AsyncSession, agent_id: int, **values: object) -> None:
+    await session.execute(
+        update(Agent).where(Agent.id == agent_id).values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def test_ring_all_rings_every_eligible_free_agent_however_many(db_session: AsyncSession):
@@ -22,6 +33,48 @@ async def test_ring_all_rings_every_eligible_free_agent_however_many(db_session:
     )
     claimed = await decisions.choose(db_session, task=task, queue=queue)
     assert sorted(claimed) == sorted(agent.id for agent in suitable)
+
+
+@pytest.mark.parametrize("strategy", [Strategy.longest_idle, Strategy.fewest_calls])
+async def test_a_task_only_the_last_free_agent_suits_reaches_them(
+    db_session: AsyncSession, strategy: Strategy
+):
+    """Many free agents ahead of the one who speaks the caller's language: the decision
+    reads on, batch after batch, until it reaches them."""
+    queue = await make_queue(db_session, name="support", strategy=strategy)
+    start = utcnow() - dt.timedelta(hours=2)
+    ahead = decisions.FEW + decisions.BATCH * 4 + 3  # past the first two batches
+    for minute in range(ahead):
+        agent = await make_agent(db_session, languages=["en"])
+        await _set(db_session, agent.id, idle_since=start + dt.timedelta(minutes=minute))
+    speaker = await make_agent(db_session, languages=["ko"])
+    _call, task = await waiting_call(db_session, queue="support", attributes={"language": "ko"})
+    assert await decisions.choose(db_session, task=task, queue=queue) == [speaker.id]
+
+
+@pytest.mark.parametrize(
+    "strategy", [Strategy.longest_idle, Strategy.fewest_calls, Strategy.round_robin]
+)
+async def test_an_agent_whose_wrap_up_ran_out_is_chosen_in_their_turn(
+    db_session: AsyncSession, strategy: Strategy
+):
+    """Wrap-up over but not yet ended by anything: free, and first when idle longest."""
+    queue = await make_queue(db_session, name="support", strategy=strategy)
+    idle = await make_agent(db_session)
+    wrapped = await make_agent(db_session)
+    still = await make_agent(db_session)
+    now = utcnow()
+    await _set(db_session, idle.id, idle_since=now - dt.timedelta(minutes=1))
+    await _set(db_session, wrapped.id, routing_state=RoutingState.wrap_up,
+               wrapup_until=now - dt.timedelta(seconds=5), idle_since=now - dt.timedelta(hours=1))
+    await _set(db_session, still.id, routing_state=RoutingState.wrap_up,
+               wrapup_until=now + dt.timedelta(minutes=5), idle_since=now - dt.timedelta(hours=2))
+    _call, task = await waiting_call(db_session, queue="support")
+    found = await decisions.candidates(db_session, queue=queue, exclude=set(), limit=10)
+    assert still.id not in [agent.id for agent in found]
+    if strategy != Strategy.round_robin:  # round robin goes by the queue's last offers
+        assert [agent.id for agent in found] == [wrapped.id, idle.id]
+    assert await decisions.choose(db_session, task=task, queue=queue) == [found[0].id]
 
 
 async def test_a_long_line_whose_agents_are_busy_does_not_hide_a_caller_another_queue_can_take(
