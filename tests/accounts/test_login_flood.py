@@ -66,9 +66,12 @@ async def _timed_webhook(http: aiohttp.ClientSession, settings: Settings) -> tup
 async def test_webhooks_stay_prompt_during_a_login_flood(
     live_server: str, settings: Settings
 ) -> None:
-    flood = [asyncio.create_task(_wrong_login(live_server, n)) for n in range(LOGINS)]
     timings: list[float] = []
     async with aiohttp.ClientSession() as http:
+        # One call before the flood: what a server pays once (its IVR loaded, the
+        # connection opened) is not what the flood is measured by.
+        assert (await _timed_webhook(http, settings))[0] == 200
+        flood = [asyncio.create_task(_wrong_login(live_server, n)) for n in range(LOGINS)]
         await asyncio.sleep(0.3)  # the flood's first hashes are under way
         for _ in range(WEBHOOKS):
             status, seconds = await _timed_webhook(http, settings)

@@ -99,7 +99,9 @@ async def test_signed_random_webhooks_never_fail_the_caller(
         assert response.content_type.startswith("application/xml")
         assert ElementTree.fromstring(body).tag == "Response"
     elif response.status_code >= 400:
-        assert elapsed < 1, f"a refusal took {elapsed:.2f} s"
+        # A refusal is prompt: never a handler held up until the deadline cut it short.
+        deadline = settings.webhook_deadline_seconds
+        assert elapsed < deadline / 2, f"a refusal took {elapsed:.2f} s"
         assert (await response.get_json())["error"]["code"]
     failures = [r.message for r in caplog.records if r.message.endswith(".failed")]
     assert not failures, f"a handler failed inside on {params}"
