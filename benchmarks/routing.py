@@ -29,11 +29,12 @@ the session nor BEGIN is in the figure):
    and `decisions.choose` itself (claim UPDATE, state log INSERT, and for round robin the
    last_offered_at UPDATE), rolled back after each call so every call sees the same
    database;
-2. next task for a freed agent: `decisions.next_tasks_for` for a random agent of any queue;
+2. next tasks: `tasks.waiting_line`, the line a dispatch pass reads (the first LINE waiting
+   tasks, across queues, of the queues where someone is free);
 3. the baseline, a plain scan: SELECT every agent (ORM objects), match the
    queue's expression with `expressions.parse(...).matches(agent.attributes())` for each,
    keep the free ones, sort by the strategy, first that `suits`; and SELECT every waiting
-   task, match each queue's expression against the agent, sort by priority then age.
+   task, keep those of queues with a free member, sort by priority then age.
    The scans' answers are checked against the indexed ones.
 
 For scale, two floors: `SELECT 1` through a session, and BATCH agents' decision columns
@@ -69,7 +70,8 @@ from benchmarks.common import PG_ADMIN_URL, _pg_admin, percentile
 from callcenter import migrate
 from callcenter.accounts.models import Role, User
 from callcenter.db import create_engine, create_sessionmaker, transaction, utcnow
-from callcenter.routing import decisions, queues
+from callcenter.flows import offers
+from callcenter.routing import decisions, queues, tasks
 from callcenter.routing.expressions import parse
 from callcenter.routing.models import (
     NEVER,
@@ -91,6 +93,8 @@ TASKS = 5_000
 HISTORY = 20_000
 GOAL_P99_MS = 2.0
 GOAL_SPEEDUP = 100.0
+# How many waiting tasks a dispatch pass reads at once (a page of its line, as the app does).
+LINE = offers.PAGE
 SEED = 20261202
 
 SKILLS = ("billing", "support", "sales", "tech")
@@ -381,25 +385,25 @@ async def floor_agents_by_id(session: AsyncSession, ids: list[int]) -> int:
     )).all())
 
 
-async def next_task(session: AsyncSession, agent_id: int) -> list[int]:
-    return await decisions.next_tasks_for(session, agent_id=agent_id)
+async def next_task(session: AsyncSession) -> list[int]:
+    """The line a dispatch pass reads: the first waiting tasks someone free could take."""
+    return [waiting.task_id for waiting in await tasks.waiting_line(session, limit=LINE)]
 
 
-async def scan_next_task(session: AsyncSession, agent_id: int) -> list[int]:
-    """The plain scan: every waiting task loaded, the agent matched against each queue."""
-    agent = await session.get(Agent, agent_id)
-    assert agent is not None
-    attributes = agent.attributes()
-    every_queue = (await session.scalars(select(TaskQueue))).all()
-    mine = {q.id for q in every_queue if parse(q.expression).matches(attributes)}
+async def scan_next_task(session: AsyncSession) -> list[int]:
+    """The plain scan: every agent and membership loaded to find the queues where someone
+    is free, every waiting task loaded, filtered to those queues and sorted."""
+    now = utcnow()
+    free = {a.id for a in await session.scalars(select(Agent)) if _is_free(a, now)}
+    staffed = {m.queue_id for m in await session.scalars(select(QueueMember))
+               if m.agent_id in free}
     waiting = (await session.scalars(
         select(Task).where(Task.status == TaskStatus.pending, Task.leaving.is_(None))
     )).all()
-    now = utcnow()
-    due = [t for t in waiting if t.queue_id in mine  # a callback between tries is not due
-           and (getattr(t, "available_at", None) is None or t.available_at <= now)]
+    due = [t for t in waiting if t.queue_id in staffed  # a callback between tries is not due
+           and (t.available_at is None or t.available_at <= now)]
     line = sorted(due, key=lambda t: (-t.priority, t.entered_at, t.id))
-    return [t.id for t in line[: decisions.BATCH]]
+    return [t.id for t in line[:LINE]]
 
 
 # ---------------------------------------------------------------- timing
@@ -491,14 +495,14 @@ async def bench(url: str, *, iterations: int, scans: int, want_plans: bool) -> d
             session.expunge_all()  # used detached, as a dispatch pass holds them
         picked = (rng.choice(waiting) for _ in range(iterations))
         task_items = [(task, by_id[task.queue_id]) for task in picked]
-        agent_items = [(rng.choice(agent_ids),) for _ in range(iterations)]
+        line_items: list[tuple] = [()] * iterations
         plain: dict[str, Sample] = {}
         # Warm-up: statement caches, the database's page cache, the ORM's compiled paths.
         await measure(sessionmaker, engine, best_agent, task_items[:200])
         await measure(sessionmaker, engine, choose, task_items[:200])
-        await measure(sessionmaker, engine, next_task, agent_items[:200])
+        await measure(sessionmaker, engine, next_task, line_items[:200])
         await measure(sessionmaker, engine, scan_best_agent, task_items[:2])
-        await measure(sessionmaker, engine, scan_next_task, agent_items[:2])
+        await measure(sessionmaker, engine, scan_next_task, line_items[:2])
         batches = [(rng.sample(agent_ids, decisions.BATCH),) for _ in range(iterations)]
         await measure(sessionmaker, engine, floor_agents_by_id, batches[:200])
         for name, call, items in (
@@ -506,9 +510,9 @@ async def bench(url: str, *, iterations: int, scans: int, want_plans: bool) -> d
             ("floor_agents_by_id", floor_agents_by_id, batches),
             ("best_agent", best_agent, task_items),
             ("choose", choose, task_items),
-            ("next_task", next_task, agent_items),
+            ("next_task", next_task, line_items),
             ("scan_best_agent", scan_best_agent, task_items[:scans]),
-            ("scan_next_task", scan_next_task, agent_items[:scans]),
+            ("scan_next_task", scan_next_task, line_items[:scans]),
         ):
             gc.collect()
             print(f"  {name}: {len(items)} calls", file=sys.stderr)
@@ -554,8 +558,7 @@ async def bench(url: str, *, iterations: int, scans: int, want_plans: bool) -> d
                     seen.add(queue.strategy)
                     plans[f"candidates {queue.name} ({queue.strategy.value})"] = await explain(
                         engine, sessionmaker, best_agent, (task, queue))
-            plans["next_tasks_for"] = await explain(engine, sessionmaker, next_task,
-                                                    agent_items[0])
+            plans["waiting_line"] = await explain(engine, sessionmaker, next_task, ())
             out["plans"] = plans
     finally:
         await engine.dispose()
@@ -585,7 +588,7 @@ def print_table(results: dict[str, Any], setup: dict[str, Any]) -> None:
             ("best_agent", "best agent (candidates + suits)"),
             ("choose", "choose (claim, rolled back)"),
             ("scan_best_agent", "  scan: all agents, in Python"),
-            ("next_task", "next task (next_tasks_for)"),
+            ("next_task", "next tasks (waiting_line)"),
             ("scan_next_task", "  scan: all waiting tasks"),
         )
         for key, label in labels:

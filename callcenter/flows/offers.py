@@ -39,8 +39,10 @@ log = logging.getLogger("callcenter.flows")
 # How long past the ring timeout a ringing offer may stay open before it is presumed lost
 # (the agent was never rung, or Twilio's callback about it never came).
 RING_GRACE = dt.timedelta(seconds=30)
-# How many waiting tasks one dispatch pass looks at (the rest wait for the next pass).
+# How many waiting tasks one dispatch pass looks at (the rest wait for the next pass),
+# read a page at a time.
 PASS_LIMIT = 200
+PAGE = 16
 
 _OFFER_END = {
     "busy": ReservationStatus.rejected,
@@ -108,35 +110,41 @@ async def dispatch(tel: Telephony) -> int:
 
 
 async def _dispatch_pass(tel: Telephony) -> int:
-    async with transaction(tel.sessionmaker) as session:
-        if not await agents.anyone_free(session):
-            return 0
-        line = await tasks.waiting_line(session, limit=PASS_LIMIT)
-    made = 0
+    made = tried = 0
     # Queues found with no free agent left in this pass: their other tasks are skipped
     # rather than each tried in a transaction of its own (an agent freed meanwhile asks
     # for another pass).
     drained: set[int] = set()
-    for task_id, queue_id in line:
-        if queue_id in drained:
-            continue
-        try:
-            async with transaction(tel.sessionmaker) as session:
-                reserved = await _reserve(session, tel, task_id=task_id)
-                nobody_left = not reserved.rings and not await agents.anyone_free(session)
-        except Exception:
-            # One task's failure (a lock timeout, a deadlock) must not hold up the line.
-            log.exception("routing.dispatch.failed", extra={"task_id": task_id})
-            continue
-        if reserved.drained:
-            drained.add(queue_id)
-        # Ring-all rings every phone at once, so no colleague starts seconds behind.
-        for rang in await asyncio.gather(*(_ring(tel, ring) for ring in reserved.rings)):
-            made += 1
-            if not rang:
-                tel.dispatch_again = True  # that agent is excluded now: look once more
-        if nobody_left:
-            break  # the rest of the line keeps waiting
+    after: tasks.Waiting | None = None
+    while tried < PASS_LIMIT:
+        async with transaction(tel.sessionmaker) as session:
+            if after is None and not await agents.anyone_free(session):
+                return 0
+            page = await tasks.waiting_line(session, limit=PAGE, after=after)
+        for waiting in page:
+            tried += 1
+            if waiting.queue_id in drained:
+                continue
+            try:
+                async with transaction(tel.sessionmaker) as session:
+                    reserved = await _reserve(session, tel, task_id=waiting.task_id)
+                    nobody_left = not reserved.rings and not await agents.anyone_free(session)
+            except Exception:
+                # One task's failure (a lock timeout, a deadlock) must not hold up the line.
+                log.exception("routing.dispatch.failed", extra={"task_id": waiting.task_id})
+                continue
+            if reserved.drained:
+                drained.add(waiting.queue_id)
+            # Ring-all rings every phone at once, so no colleague starts seconds behind.
+            for rang in await asyncio.gather(*(_ring(tel, ring) for ring in reserved.rings)):
+                made += 1
+                if not rang:
+                    tel.dispatch_again = True  # that agent is excluded now: look once more
+            if nobody_left:
+                return made  # the rest of the line keeps waiting
+        if len(page) < PAGE:
+            break
+        after = page[-1]
     return made
 
 

@@ -245,32 +245,3 @@ async def choose(
             .execution_options(synchronize_session=False)
         )
     return claimed
-
-
-async def next_tasks_for(session: AsyncSession, *, agent_id: int, limit: int = BATCH) -> list[int]:
-    """The waiting tasks an agent could take, across all their queues, highest priority then
-    oldest first: so which queue feeds an agent in several is never arbitrary.
-
-    Each queue's line is read off the task index in order, capped, and the lines merged,
-    rather than every waiting task of every queue sorted.
-    """
-    queue_ids = list(
-        await session.scalars(select(QueueMember.queue_id).where(QueueMember.agent_id == agent_id))
-    )
-    if not queue_ids:
-        return []
-    lines = [
-        select(Task.id, Task.priority, Task.entered_at)
-        .where(Task.queue_id == queue_id, *tasks.waiting())
-        .order_by(*tasks.in_line())
-        .limit(limit)
-        .subquery()
-        for queue_id in queue_ids
-    ]
-    merged = union_all(*(select(*line.c) for line in lines)).subquery()
-    rows = await session.scalars(
-        select(merged.c.id)
-        .order_by(merged.c.priority.desc(), merged.c.entered_at, merged.c.id)
-        .limit(limit)
-    )
-    return list(rows)

@@ -9,9 +9,10 @@ offer rings, `assigned` once accepted, `wrapping` while the agent finishes up, t
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import functools
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
 
@@ -97,23 +98,81 @@ def in_line() -> tuple[Any, ...]:
     return (Task.priority.desc(), Task.entered_at, Task.id)
 
 
-async def waiting_line(session: AsyncSession, *, limit: int) -> list[tuple[int, int]]:
+# Queues where someone is free now, each found at its first free member.
+_STAFFED_NOW = select(TaskQueue.id).where(
+    select(QueueMember.agent_id)
+    .join(Agent, Agent.id == QueueMember.agent_id)
+    .where(QueueMember.queue_id == TaskQueue.id, free_now(bindparam("now")))
+    .exists()
+)
+
+
+@functools.cache
+def _lines(queues: int, *, paged: bool) -> Select[Any]:
+    """The first `limit` waiting tasks of `queues` queues (bound as q0, q1, ...), each
+    queue's line read off ix_task_waiting in order and the lines merged; `paged`: only
+    those after a cursor. Built once per shape, since building it and binding its values
+    cost more than running it."""
+    due = or_(Task.available_at.is_(None), Task.available_at <= bindparam("now"))
+    # After the cursor in line order (priority down, then entered_at, then id up).
+    priority, entered, last = bindparam("priority"), bindparam("entered"), bindparam("last")
+    after = or_(
+        Task.priority < priority,
+        and_(Task.priority == priority, or_(
+            Task.entered_at > entered, and_(Task.entered_at == entered, Task.id > last),
+        )),
+    ) if paged else true()
+    lines = [
+        select(Task.id, Task.queue_id, Task.priority, Task.entered_at)
+        .where(
+            Task.queue_id == bindparam(f"q{n}"), Task.status == TaskStatus.pending,
+            Task.leaving.is_(None), due, after,
+        )
+        .order_by(*in_line())
+        .limit(bindparam("limit"))
+        .subquery()
+        for n in range(queues)
+    ]
+    merged = union_all(*(select(*line.c) for line in lines)).subquery()
+    return (
+        select(merged.c.id, merged.c.queue_id, merged.c.priority, merged.c.entered_at)
+        .order_by(merged.c.priority.desc(), merged.c.entered_at, merged.c.id)
+        .limit(bindparam("limit"))
+    )
+
+
+class Waiting(NamedTuple):
+    """A task in line, with its place in the order (a cursor to read on from)."""
+
+    task_id: int
+    queue_id: int
+    priority: int
+    entered_at: dt.datetime
+
+
+async def waiting_line(
+    session: AsyncSession, *, limit: int, after: Waiting | None = None
+) -> list[Waiting]:
     """Waiting tasks that someone free could take, as (task id, queue id), across every
     queue, highest priority then oldest first. Only queues with a free member count, so a
     long line in a queue whose agents are all busy never hides a caller another queue's
-    free agent could take."""
-    free_queues = (
-        select(QueueMember.queue_id)
-        .join(Agent, Agent.id == QueueMember.agent_id)
-        .where(free_now(utcnow()))
-    )
+    free agent could take.
+
+    Two short reads rather than one sort of every waiting task: the queues where someone
+    is free, then each one's line, capped at `limit`, merged. Read a page at a time, on
+    from `after` (the last task of the page before), since few tasks of a long line find
+    someone free in one pass."""
+    now = utcnow()
+    queue_ids = list(await session.scalars(_STAFFED_NOW, {"now": now}))
+    if not queue_ids:
+        return []
+    values: dict[str, Any] = {f"q{n}": queue_id for n, queue_id in enumerate(queue_ids)}
+    if after is not None:
+        values.update(priority=after.priority, entered=after.entered_at, last=after.task_id)
     rows = await session.execute(
-        select(Task.id, Task.queue_id)
-        .where(*waiting(), Task.queue_id.in_(free_queues))
-        .order_by(*in_line())
-        .limit(limit)
+        _lines(len(queue_ids), paged=after is not None), {**values, "now": now, "limit": limit}
     )
-    return [(task_id, queue_id) for task_id, queue_id in rows]
+    return [Waiting(*row) for row in rows]
 
 
 async def lock_waiting(session: AsyncSession, *, task_id: int) -> Task | None:

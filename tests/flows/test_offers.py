@@ -33,6 +33,26 @@ async def test_unreachable_twilio_closes_the_offer_and_frees_the_agent(
     assert await tasks.agents_who_declined(db_session, task_id=task_id) == {agent_id}
 
 
+async def test_a_pass_reads_the_line_on_past_tasks_nobody_free_suits(
+    app: Quart, db_session: AsyncSession
+):
+    """More than a page of callers ahead who need a language nobody free speaks: the pass
+    reads on and offers the caller behind them to the free agent."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+    for number in range(offers.PAGE + 3):
+        await waiting_call(
+            db_session, sid=f"CA{number:032d}", attributes={"language": "ko"},
+            entered_at=start + dt.timedelta(seconds=number),
+        )
+    _call, behind = await waiting_call(db_session, sid="CA" + "f" * 32)
+    agent = await make_agent(db_session, languages=["en"])
+    behind_id, agent_id = behind.id, agent.id
+    await db_session.commit()
+    # Twilio is unreachable in tests: the ring fails, and the offer stays on record.
+    assert await offers.dispatch(app.extensions["callcenter"].telephony) == 1
+    assert await tasks.agents_who_declined(db_session, task_id=behind_id) == {agent_id}
+
+
 async def test_caller_leaving_the_queue_is_not_offered(app: Quart, db_session: AsyncSession):
     _call, task = await waiting_call(db_session)
     task.leaving = "no-agents"

@@ -86,7 +86,38 @@ async def test_a_long_line_whose_agents_are_busy_does_not_hide_a_caller_another_
         await waiting_call(db_session, sid=f"CA{number:032d}", queue="support")
     _call, sales = await waiting_call(db_session, sid="CA" + "f" * 32, queue="sales")
     await make_agent(db_session, skills={"sales": 1})
-    assert await tasks.waiting_line(db_session, limit=3) == [(sales.id, sales.queue_id)]
+    line = await tasks.waiting_line(db_session, limit=3)
+    assert [(w.task_id, w.queue_id) for w in line] == [(sales.id, sales.queue_id)]
+
+
+async def test_the_line_reads_on_page_after_page_in_order_across_queues(
+    db_session: AsyncSession,
+):
+    """Priority first, then age, whichever queue a task waits in; a page read on from the
+    last task of the one before continues the order exactly, and a queue nobody free
+    serves never shows."""
+    await make_queue(db_session, name="support", expression='skills HAS "support"')
+    await make_queue(db_session, name="sales", expression='skills HAS "sales"')
+    await make_queue(db_session, name="billing", expression='skills HAS "billing"')
+    await make_agent(db_session, skills={"support": 1, "sales": 1})
+    start = utcnow() - dt.timedelta(minutes=30)
+    made = {}
+    for name, queue, priority, minute in (
+        ("support-old", "support", 0, 0), ("sales-urgent", "sales", 5, 3),
+        ("sales-mid", "sales", 0, 1), ("support-new", "support", 0, 2),
+        ("billing", "billing", 9, 0),
+    ):
+        _call, task = await waiting_call(
+            db_session, sid=f"CA{len(made):032d}", queue=queue, priority=priority,
+            entered_at=start + dt.timedelta(minutes=minute),
+        )
+        made[task.id] = name
+    first = await tasks.waiting_line(db_session, limit=2)
+    second = await tasks.waiting_line(db_session, limit=2, after=first[-1])
+    rest = await tasks.waiting_line(db_session, limit=2, after=second[-1])
+    assert [made[w.task_id] for w in first] == ["sales-urgent", "support-old"]
+    assert [made[w.task_id] for w in second] == ["sales-mid", "support-new"]
+    assert rest == []
 
 
 async def test_a_circle_of_overflows_is_refused_with_the_chain(db_session: AsyncSession):
