@@ -98,13 +98,18 @@ def in_line() -> tuple[Any, ...]:
     return (Task.priority.desc(), Task.entered_at, Task.id)
 
 
-# Queues where someone is free now, each found at its first free member.
+# Queues with a task waiting and someone free, each found at its first such row.
 _STAFFED_NOW = select(TaskQueue.id).where(
+    select(Task.id)
+    .where(Task.queue_id == TaskQueue.id, Task.status == TaskStatus.pending)
+    .exists(),
     select(QueueMember.agent_id)
     .join(Agent, Agent.id == QueueMember.agent_id)
     .where(QueueMember.queue_id == TaskQueue.id, free_now(bindparam("now")))
-    .exists()
+    .exists(),
 )
+# Queues per merged statement: SQLite refuses a UNION of more than 500 parts.
+_QUEUES_AT_ONCE = 100
 
 
 @functools.cache
@@ -153,8 +158,8 @@ class Waiting(NamedTuple):
 async def waiting_line(
     session: AsyncSession, *, limit: int, after: Waiting | None = None
 ) -> list[Waiting]:
-    """Waiting tasks that someone free could take, as (task id, queue id), across every
-    queue, highest priority then oldest first. Only queues with a free member count, so a
+    """Waiting tasks that someone free could take, across every queue, highest priority
+    then oldest first. Only queues with a free member count, so a
     long line in a queue whose agents are all busy never hides a caller another queue's
     free agent could take.
 
@@ -164,15 +169,19 @@ async def waiting_line(
     someone free in one pass."""
     now = utcnow()
     queue_ids = list(await session.scalars(_STAFFED_NOW, {"now": now}))
-    if not queue_ids:
-        return []
-    values: dict[str, Any] = {f"q{n}": queue_id for n, queue_id in enumerate(queue_ids)}
-    if after is not None:
-        values.update(priority=after.priority, entered=after.entered_at, last=after.task_id)
-    rows = await session.execute(
-        _lines(len(queue_ids), paged=after is not None), {**values, "now": now, "limit": limit}
-    )
-    return [Waiting(*row) for row in rows]
+    found: list[Waiting] = []
+    for start in range(0, len(queue_ids), _QUEUES_AT_ONCE):
+        group = queue_ids[start:start + _QUEUES_AT_ONCE]
+        values: dict[str, Any] = {f"q{n}": queue_id for n, queue_id in enumerate(group)}
+        if after is not None:
+            values.update(priority=after.priority, entered=after.entered_at, last=after.task_id)
+        rows = await session.execute(
+            _lines(len(group), paged=after is not None), {**values, "now": now, "limit": limit}
+        )
+        found.extend(Waiting(*row) for row in rows)
+    if len(queue_ids) > _QUEUES_AT_ONCE:
+        found.sort(key=lambda w: (-w.priority, w.entered_at, w.task_id))
+    return found[:limit]
 
 
 async def lock_waiting(session: AsyncSession, *, task_id: int) -> Task | None:
@@ -413,3 +422,95 @@ async def open_offers_of(session: AsyncSession, *, agent_id: int) -> list[Reserv
         )
     )
     return list(rows)
+
+
+def _unanswered() -> tuple[Any, ...]:
+    return (Task.status.in_((TaskStatus.pending, TaskStatus.reserved)), Task.leaving.is_(None))
+
+
+async def not_yet_answered(session: AsyncSession, *, limit: int) -> list[Task]:
+    """Callers and callbacks still in line, those being offered (ringing) included, in line
+    order across queues: what a supervisor's board lists as waiting."""
+    query = select(Task).where(*_unanswered()).order_by(*in_line()).limit(limit)
+    return list(await session.scalars(query))
+
+
+async def unanswered_by_queue(session: AsyncSession) -> dict[int, tuple[int, dt.datetime]]:
+    """Per queue: how many are not yet answered (as `not_yet_answered`), and the oldest's
+    entry time."""
+    rows = await session.execute(
+        select(Task.queue_id, func.count(), func.min(Task.entered_at))
+        .where(*_unanswered(), Task.queue_id.is_not(None))
+        .group_by(Task.queue_id)
+    )
+    return {queue_id: (count, oldest) for queue_id, count, oldest in rows}
+
+
+async def current_tasks(session: AsyncSession) -> dict[int, Task]:
+    """Each agent's task while it rings, is talked through or wrapped up, by agent id."""
+    rows = await session.execute(
+        select(Reservation.agent_id, Task)
+        .join(Task, Task.id == Reservation.task_id)
+        .where(or_(
+            Reservation.status.in_(OPEN_OFFERS),
+            and_(
+                Reservation.status == ReservationStatus.completed,
+                Task.status == TaskStatus.wrapping,
+            ),
+        ))
+        .order_by(Reservation.id)
+    )
+    return {agent_id: task for agent_id, task in rows}
+
+
+class DayFigures(NamedTuple):
+    """A queue's calls since the start of the day, as a board shows them."""
+
+    offered: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    # Answered within the queue's service-level threshold.
+    answered_in_time: int = 0
+    # Seconds answered callers waited, and how long handled calls took (talk and wrap-up).
+    wait_seconds: float = 0
+    handled: int = 0
+    handle_seconds: float = 0
+
+
+async def day_figures(session: AsyncSession, *, since: dt.datetime) -> dict[int, DayFigures]:
+    """Every queue's voice calls that entered since `since`: offered, answered, abandoned
+    and answered in time counted by the database; waits and handle times summed from the
+    answered calls' rows (one row per answered call today)."""
+    answered = Task.assigned_at.is_not(None)
+    counted = await session.execute(
+        select(
+            Task.queue_id,
+            func.count(),
+            func.count().filter(answered),
+            func.count().filter(Task.reason == "abandoned", ~answered),
+            func.count().filter(answered, Task.wait_seconds <= TaskQueue.service_level_seconds),
+        )
+        .join(TaskQueue, TaskQueue.id == Task.queue_id)
+        .where(Task.channel == TaskChannel.voice, Task.entered_at >= since)
+        .group_by(Task.queue_id)
+    )
+    figures = {
+        queue_id: DayFigures(offered, picked_up, abandoned, in_time)
+        for queue_id, offered, picked_up, abandoned, in_time in counted
+    }
+    rows = await session.execute(
+        select(Task.queue_id, Task.wait_seconds, Task.assigned_at, Task.completed_at)
+        .where(Task.channel == TaskChannel.voice, Task.entered_at >= since, answered)
+    )
+    for queue_id, waited, assigned_at, completed_at in rows:
+        day = figures.get(queue_id)
+        if day is None:
+            continue
+        handled = completed_at is not None and assigned_at is not None
+        figures[queue_id] = day._replace(
+            wait_seconds=day.wait_seconds + (waited or 0),
+            handled=day.handled + handled,
+            handle_seconds=day.handle_seconds
+            + ((completed_at - assigned_at).total_seconds() if handled else 0),
+        )
+    return figures
