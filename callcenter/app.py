@@ -29,6 +29,8 @@ from callcenter.flows import queues as flow_queues
 from callcenter.http import context, security
 from callcenter.http.clients import client_address
 from callcenter.http.health import bp as health
+from callcenter.reports.feed import BoardFeed
+from callcenter.reports.views import bp as board_pages
 from callcenter.routing.admin_views import bp as routing_pages
 from callcenter.routing.queue_views import bp as queues_api
 from callcenter.routing.task_views import bp as tasks_api
@@ -73,7 +75,7 @@ def create_app(settings: Settings) -> Quart:
     )
     app.extensions["callcenter"] = context.AppState(
         settings=settings, engine=engine, sessionmaker=sessionmaker, telephony=telephony,
-        bus=bus,
+        bus=bus, board=BoardFeed(bus, sessionmaker, zone=settings.zone()),
     )
 
     QuartSchema(
@@ -96,8 +98,8 @@ def create_app(settings: Settings) -> Quart:
     auth.register(app)
     errors.register(app)
     for blueprint in (
-        accounts_pages, admin_pages, routing_pages, accounts_api, routing_api, queues_api,
-        tasks_api, telephony_hooks, health,
+        accounts_pages, admin_pages, routing_pages, board_pages, accounts_api, routing_api,
+        queues_api, tasks_api, telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)
     _register_vendor(app)
@@ -117,6 +119,7 @@ def create_app(settings: Settings) -> Quart:
     async def _dispose() -> None:
         # What committed transactions promised (offers, hang-ups, events) finishes first.
         await unit_of_work.drain(within=5)
+        await app.extensions["callcenter"].board.close()
         await bus.close()
         await gateway.close()
         await engine.dispose()

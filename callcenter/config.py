@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -73,6 +74,8 @@ class Settings(BaseSettings):
     # A webhook still working after this long answers the caller with the apology instead
     # (Twilio gives up after 15 s, and a caller should never sit in silence that long).
     webhook_deadline_seconds: float = Field(default=4.0, gt=0, le=14)
+    # The centre's own time zone (IANA name): where "today" starts on the live board.
+    timezone: str = "UTC"
     # How long a statement waits for a lock held elsewhere (SQLite's busy timeout,
     # PostgreSQL's lock_timeout) before it fails: below the webhook deadline.
     database_lock_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
@@ -122,6 +125,18 @@ class Settings(BaseSettings):
             raise ValueError(f"{backend!r} databases are not supported (use sqlite or postgresql)")
         url = url.set(drivername=f"{backend}+{_ASYNC_DRIVERS[backend]}")
         return url.render_as_string(hide_password=False)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone (e.g. Europe/Berlin)") from None
+        return value
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("public_base_url", "twilio_api_base_url")
     @classmethod

@@ -148,7 +148,8 @@ async def waiting_call(
     )
     task = await tasks.create_task(
         session, channel=TaskChannel.voice, queue=await make_queue(session, name=queue),
-        priority=priority, call_id=call.id, entered_at=entered_at, attributes=attributes,
+        priority=priority, call_id=call.id, entered_at=entered_at,
+        attributes={"from": call.from_number, **(attributes or {})},  # as the IVR's queue node
     )
     task.twilio_queue_sid = "QU" + "0" * 32
     await session.flush()

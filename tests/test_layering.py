@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "callcenter"
-DOMAINS = ("accounts", "audit", "blocklist", "customers", "ivr", "routing", "telephony", "tickets")
+DOMAINS = ("accounts", "audit", "blocklist", "customers", "ivr", "reports", "routing", "telephony",
+           "tickets")
 # Parts that build the app from everything; nothing inside it imports them.
 ROOTS = ("callcenter.app", "callcenter.asgi", "callcenter.cli", "callcenter.demo",
          "callcenter.worker")

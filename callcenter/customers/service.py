@@ -65,3 +65,13 @@ async def lock(session: AsyncSession, *, customer_id: int) -> None:
     await session.execute(
         select(Customer.id).where(Customer.id == customer_id).with_for_update()
     )
+
+
+async def names(session: AsyncSession, *, customer_ids: set[int]) -> dict[int, str]:
+    """The names of these customers (those who have one), by id."""
+    if not customer_ids:
+        return {}
+    rows = await session.execute(
+        select(Customer.id, Customer.name).where(Customer.id.in_(customer_ids), Customer.name != "")
+    )
+    return {customer_id: name for customer_id, name in rows}

@@ -21,6 +21,7 @@ from callcenter.events import Bus
 
 if TYPE_CHECKING:
     from callcenter.flows import Telephony
+    from callcenter.reports.feed import BoardFeed
 
 
 @dataclass
@@ -30,6 +31,7 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     telephony: Telephony
     bus: Bus
+    board: BoardFeed
 
 
 def state() -> AppState:

@@ -1,0 +1,169 @@
+// The live board: snapshots pushed by the server (/board/events), drawn with DOM calls
+// (never markup from data), waits and times in state ticking every second between them.
+// The server's clock is used throughout: the page only adds the time since the snapshot.
+
+const STATE_NAMES = {
+  available: "Available", ringing: "Ringing", "on-call": "On a call",
+  "wrap-up": "Wrap-up", break: "Break", offline: "Offline",
+};
+const STATES = Object.keys(STATE_NAMES);
+
+let skew = 0; // server clock minus this browser's
+let atRiskShare = 0.8;
+
+function secondsSince(iso) {
+  return Math.max(0, Math.round((Date.now() + skew - Date.parse(iso)) / 1000));
+}
+
+function duration(total) {
+  if (total === null || total === undefined) return "–";
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+function percent(rate) {
+  return rate === null || rate === undefined ? "–" : `${Math.round(rate * 100)}%`;
+}
+
+function cell(row, text, attributes = {}) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  for (const [name, value] of Object.entries(attributes)) td.setAttribute(name, value);
+  row.append(td);
+  return td;
+}
+
+// A cell whose seconds count up from `since` (re-drawn by tick()).
+function ticking(row, since) {
+  return cell(row, since ? duration(secondsSince(since)) : "–", since ? { "data-since": since } : {});
+}
+
+function caller(entry) {
+  return entry.customer ? `${entry.customer} (${entry.number})` : entry.number;
+}
+
+function drawQueues(queues) {
+  const body = document.getElementById("queue-rows");
+  body.replaceChildren();
+  for (const queue of queues) {
+    const row = document.createElement("tr");
+    row.dataset.queue = queue.name;
+    const name = document.createElement("th");
+    name.scope = "row";
+    name.textContent = queue.name;
+    const badge = document.createElement("span");
+    badge.className = "badge risk";
+    badge.textContent = "At risk";
+    badge.hidden = !queue.at_risk;
+    name.append(" ", badge);
+    row.append(name);
+    cell(row, String(queue.waiting), { "data-column": "waiting" });
+    const longest = ticking(row, queue.oldest_entered_at);
+    longest.dataset.column = "longest";
+    if (queue.oldest_entered_at) {
+      longest.dataset.threshold = String(queue.service_level_seconds);
+    }
+    for (const state of STATES) cell(row, String(queue.agents[state]), { "data-column": state });
+    const today = queue.today;
+    cell(row, String(today.offered), { "data-column": "offered" });
+    cell(row, String(today.answered), { "data-column": "answered" });
+    cell(row, String(today.abandoned), { "data-column": "abandoned" });
+    cell(row, percent(today.service_level), { "data-column": "service_level" });
+    cell(row, duration(today.average_answer_seconds));
+    cell(row, duration(today.average_handle_seconds));
+    cell(row, percent(today.abandonment_rate));
+    body.append(row);
+  }
+}
+
+function drawAll(all) {
+  const tiles = document.getElementById("all-queues");
+  const put = (field, text) => { tiles.querySelector(`[data-field="${field}"]`).textContent = text; };
+  put("waiting", String(all.waiting));
+  const longest = tiles.querySelector('[data-field="longest"]');
+  longest.textContent = all.oldest_entered_at ? duration(secondsSince(all.oldest_entered_at)) : "–";
+  if (all.oldest_entered_at) longest.dataset.since = all.oldest_entered_at;
+  else delete longest.dataset.since;
+  put("available", String(all.agents.available));
+  put("on-call", String(all.agents["on-call"]));
+  put("service_level", percent(all.today.service_level));
+  put("answered", String(all.today.answered));
+  put("abandoned", String(all.today.abandoned));
+}
+
+function drawWaiting(waiting) {
+  const body = document.getElementById("waiting-rows");
+  body.replaceChildren();
+  if (!waiting.length) {
+    const row = document.createElement("tr");
+    cell(row, "Nobody is waiting.", { colspan: "5", class: "hint" });
+    body.append(row);
+    return;
+  }
+  for (const entry of waiting) {
+    const row = document.createElement("tr");
+    row.dataset.task = String(entry.task_id);
+    cell(row, caller(entry) + (entry.channel === "callback" ? " · callback" : ""));
+    cell(row, entry.queue || "–");
+    cell(row, entry.priority ? String(entry.priority) : "normal");
+    ticking(row, entry.entered_at);
+    cell(row, entry.ringing ? "Ringing an agent" : "In line");
+    body.append(row);
+  }
+}
+
+function drawAgents(agents) {
+  const body = document.getElementById("agent-rows");
+  body.replaceChildren();
+  for (const agent of agents) {
+    const row = document.createElement("tr");
+    row.dataset.agent = String(agent.id);
+    const name = document.createElement("th");
+    name.scope = "row";
+    name.textContent = agent.name;
+    row.append(name);
+    const state = cell(row, STATE_NAMES[agent.state] || agent.state, { class: `state ${agent.state}` });
+    if (agent.break_reason) state.textContent += ` (${agent.break_reason})`;
+    ticking(row, agent.since);
+    cell(row, agent.queues.join(", ") || "–");
+    cell(row, agent.call ? `${caller(agent.call)}${agent.call.queue ? " · " + agent.call.queue : ""}` : "–");
+    body.append(row);
+  }
+}
+
+function tick() {
+  for (const element of document.querySelectorAll("[data-since]")) {
+    const seconds = secondsSince(element.dataset.since);
+    element.textContent = duration(seconds);
+    if (element.dataset.threshold) {
+      const badge = element.closest("tr").querySelector(".risk");
+      badge.hidden = seconds < atRiskShare * Number(element.dataset.threshold);
+    }
+  }
+}
+
+function draw(snapshot) {
+  skew = Date.parse(snapshot.now) - Date.now();
+  atRiskShare = snapshot.at_risk_share;
+  drawAll(snapshot.all);
+  drawQueues(snapshot.queues);
+  drawWaiting(snapshot.waiting);
+  drawAgents(snapshot.agents);
+  // For measuring event-to-screen time: the event this picture follows, and when it was
+  // drawn, both on the server's clock.
+  const board = document.querySelector(".board");
+  if (snapshot.event) board.dataset.eventAt = snapshot.event.at;
+  board.dataset.drawnAt = new Date(Date.now() + skew).toISOString();
+}
+
+const status = document.getElementById("board-status");
+const source = new EventSource("/board/events");
+source.addEventListener("snapshot", (message) => {
+  draw(JSON.parse(message.data));
+  status.textContent = `Live · updated ${new Date().toLocaleTimeString()}`;
+});
+// EventSource reconnects by itself; the first snapshot after it is the resync.
+source.addEventListener("error", () => { status.textContent = "Reconnecting…"; });
+setInterval(tick, 1000);

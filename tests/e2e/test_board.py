@@ -1,0 +1,115 @@
+"""The supervisors' live board in a real browser (Debian's chromium through Playwright),
+with calls coming through the Twilio emulator: what happens shows on the board at once.
+
+The emulator runs on the wall clock here, so a caller really waits while the page looks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from builders import DEFAULT_PASSWORD, make_agent, make_user
+from conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
+from playwright.async_api import Page, expect
+from sqlalchemy.ext.asyncio import AsyncSession
+from web import test_browser
+
+from callcenter.accounts.models import Role
+from callcenter.reports import views
+from callcenter.routing import queues as routing_queues
+from twilio_emulator import Emulator
+
+from .conftest import Centre
+
+browser = test_browser.browser
+page = test_browser.page
+
+pytestmark = pytest.mark.backends("sqlite")  # the page adds nothing per backend
+SHOTS = Path("/tmp/shots")
+# The board's event-to-screen lag, read off the page (both times on the server's clock).
+LAG_MS = """() => {
+  const board = document.querySelector('.board').dataset;
+  return Date.parse(board.drawnAt) - Date.parse(board.eventAt);
+}"""
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    emu = Emulator(account_sid=TWILIO_ACCOUNT_SID, auth_token=TWILIO_AUTH_TOKEN, clock="wall")
+    emu.base_url = await emu.start()  # type: ignore[attr-defined]
+    try:
+        yield emu
+    finally:
+        await emu.stop()
+
+
+@pytest.fixture(autouse=True)
+def shots() -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+
+async def _open_board(page: Page, app_url: str, db: AsyncSession) -> None:
+    supervisor = await make_user(db, role=Role.supervisor)
+    await db.commit()
+    await page.goto(app_url + "/login?next=/board")
+    await test_browser.sign_in(page, supervisor.email, DEFAULT_PASSWORD)
+    await expect(page.get_by_role("heading", name="Live board", level=1)).to_be_visible()
+    await expect(page.get_by_role("status")).to_contain_text("Live")
+
+
+async def test_the_board_shows_a_caller_waiting_then_answered_as_it_happens(
+    page: Page, centre: Centre
+) -> None:
+    await _open_board(page, centre.app_url, centre.db)
+    waiting = page.get_by_role("table", name="Waiting callers")
+    queues = page.get_by_role("table", name="Queues")
+    await expect(waiting).to_contain_text("Nobody is waiting.")
+
+    # A threshold the caller's wait passes before the agent answers: the board marks it.
+    support_queue = await routing_queues.queue_named(centre.db, name="support")
+    assert support_queue is not None
+    await routing_queues.update_queue(centre.db, queue=support_queue, service_level_seconds=2)
+    await centre.db.commit()
+    await centre.add_agent(mode="accept", answer_delay=4.0, talk_seconds=2.0)
+    await centre.dial([{"press": "2"}], from_="+14155550123")
+    caller = waiting.get_by_role("row", name=re.compile(r"\+14155550123"))
+    await expect(caller).to_be_visible(timeout=20_000)
+    await expect(caller).to_contain_text("support")
+    assert await page.evaluate(LAG_MS) < 1000
+    support = queues.get_by_role("row", name=re.compile(r"^support"))
+    await expect(support.get_by_text("At risk")).to_be_visible(timeout=5_000)
+    billing = queues.get_by_role("row", name=re.compile(r"^billing"))
+    await expect(billing.get_by_text("At risk")).to_be_hidden()
+    await page.screenshot(path=str(SHOTS / "board-waiting.png"), full_page=True)
+
+    await expect(support.locator('[data-column="answered"]')).to_have_text("1", timeout=20_000)
+    await expect(caller).to_have_count(0)
+    assert await page.evaluate(LAG_MS) < 1000
+    agents = page.get_by_role("table", name="Agents")
+    busy = agents.get_by_role("row", name=re.compile("On a call|Wrap-up|Available"))
+    await expect(busy).not_to_have_count(0)
+    await page.screenshot(path=str(SHOTS / "board-answered.png"), full_page=True)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await expect(page.get_by_role("heading", name="Live board", level=1)).to_be_in_viewport()
+    await page.screenshot(path=str(SHOTS / "board-phone.png"), full_page=True)
+
+
+async def test_the_board_comes_back_by_itself_after_its_stream_ends(
+    page: Page, centre: Centre, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream that ends (or drops) reconnects by itself and resyncs from a fresh
+    snapshot: what happened while it was away shows without a reload."""
+    monkeypatch.setattr(views, "STREAM_SECONDS", 1.5)
+    await _open_board(page, centre.app_url, centre.db)
+    await expect(page.get_by_role("status")).to_contain_text("Reconnecting", timeout=15_000)
+    # Made straight in the store, with no event: only a resync can show it.
+    await make_agent(centre.db)
+    await centre.db.commit()
+    agents = page.get_by_role("table", name="Agents")
+    await expect(agents.get_by_role("row", name=re.compile("Available"))).to_have_count(
+        1, timeout=15_000
+    )
+    await expect(page.get_by_role("status")).to_contain_text("Live")
