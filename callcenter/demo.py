@@ -330,6 +330,7 @@ def _print_banner(base_url: str, emulator_url: str, password: str, agents: int) 
         "\ncallcenter demo is running (SQLite + the Twilio emulator, no network needed)\n"
         f"  app:          {base_url}/  (sign in at {base_url}/login)\n"
         f"  admin page:   {base_url}/admin  (queues: /admin/queues, agents: /admin/agents)\n"
+        f"  live board:   {base_url}/board  (as the supervisor or the admin)\n"
         f"  API docs:     {base_url}/api/docs\n"
         f"  emulator:     {emulator_url}  (Twilio's REST API at /2010-04-01/...)\n"
         f"  support line: {SUPPORT_NUMBER}\n"

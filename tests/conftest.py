@@ -22,6 +22,7 @@ import secrets
 import shutil
 import socket
 import sqlite3
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -306,6 +307,24 @@ def _free_port() -> int:
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on (the live server's port)."""
     return _free_port()
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A Redis of this test's own: the instances' events and the worker's queue."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is installed by scripts/install"
+    port = _free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(5)
 
 
 @pytest.fixture

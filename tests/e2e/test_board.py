@@ -1,7 +1,8 @@
 """The supervisors' live board in a real browser (Debian's chromium through Playwright),
 with calls coming through the Twilio emulator: what happens shows on the board at once.
 
-The emulator runs on the wall clock here, so a caller really waits while the page looks.
+The emulator runs on the wall clock here, so a caller really waits while the page looks,
+and events go through Redis, as they do between instances.
 """
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from builders import DEFAULT_PASSWORD, make_agent, make_user
+from builders import DEFAULT_PASSWORD, make_agent, make_token, make_user
 from conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
 from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 from web import test_browser
 
 from callcenter.accounts.models import Role
+from callcenter.app import create_app
+from callcenter.config import Settings
 from callcenter.reports import views
 from callcenter.routing import queues as routing_queues
 from twilio_emulator import Emulator
@@ -29,7 +33,7 @@ page = test_browser.page
 
 pytestmark = pytest.mark.backends("sqlite")  # the page adds nothing per backend
 SHOTS = Path("/tmp/shots")
-# The board's event-to-screen lag, read off the page (both times on the server's clock).
+# The board's event-to-screen lag, read off the page (browser and server share a clock here).
 LAG_MS = """() => {
   const board = document.querySelector('.board').dataset;
   return Date.parse(board.drawnAt) - Date.parse(board.eventAt);
@@ -113,3 +117,33 @@ async def test_the_board_comes_back_by_itself_after_its_stream_ends(
         1, timeout=15_000
     )
     await expect(page.get_by_role("status")).to_contain_text("Live")
+
+
+@pytest.fixture
+def settings_overrides(settings_overrides: dict[str, Any], redis_url: str) -> dict[str, Any]:
+    """Every instance's events through a Redis of the test's own, as several instances run."""
+    return {**settings_overrides, "events_backend": "redis", "redis_url": redis_url}
+
+
+async def test_what_happens_on_another_instance_reaches_the_board_within_a_second(
+    page: Page, centre: Centre, settings: Settings
+) -> None:
+    """The board is connected to one instance; an agent goes on a break through another
+    (its own app on the same store and the same Redis): the board shows it."""
+    await _open_board(page, centre.app_url, centre.db)
+    user = await make_user(centre.db, role=Role.agent, name="Grace Hopper")
+    token = await make_token(centre.db, user=user)
+    await centre.db.commit()
+    other = create_app(settings)
+    async with other.test_app():
+        answer = await other.test_client().put(
+            "/api/agents/me/activity",
+            json={"activity": "break", "reason": "lunch"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 200, await answer.get_data(as_text=True)
+        row = page.get_by_role("table", name="Agents").get_by_role(
+            "row", name=re.compile("Grace Hopper")
+        )
+        await expect(row).to_contain_text("Break (lunch)", timeout=5_000)
+    assert await page.evaluate(LAG_MS) < 1000

@@ -39,13 +39,12 @@ import itertools
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,24 +300,6 @@ async def _wait_for_port(process: Process, port: int, *, within: float = 60) -> 
         await writer.wait_closed()
         return
     raise AssertionError(f"{process.name} did not listen on {port}:\n{process.tail()}")
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A Redis of this test's own: the instances' events and the worker's queue."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is installed by scripts/install"
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(5)
 
 
 @dataclass

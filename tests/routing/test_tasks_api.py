@@ -50,7 +50,7 @@ async def test_waiting_tasks_come_in_line_order_with_their_place(
         (later.id, "support", 3),
     ], "by queue, then highest priority, then longest waiting; answered calls are gone"
     by_id = {item["id"]: item for item in items}
-    assert by_id[urgent.id]["attributes"] == {"language": "ru"}
+    assert by_id[urgent.id]["attributes"] == {"from": "+14155550100", "language": "ru"}
     assert by_id[urgent.id]["priority"] == 10 and by_id[urgent.id]["channel"] == "voice"
     assert by_id[first.id]["age_seconds"] >= 300 > by_id[later.id]["age_seconds"]
     assert by_id[first.id]["call_id"] == first.call_id
