@@ -107,15 +107,14 @@ def _stats(values: list[float]) -> dict[str, Any]:
             "p99_ms": percentile(values, 99), "max_ms": max(values) if values else None}
 
 
-async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    database = fresh_database(args.database, workdir)
-    token = await _seed(database.url)
+async def run(args: argparse.Namespace, workdir: Path, database_url: str) -> dict[str, Any]:
+    token = await _seed(database_url)
     redis, redis_url = _redis(workdir)
     servers: list[Server] = []
     try:
         for name in ("a", "b"):
             port = free_port()
-            env = app_env(database_url=database.url, port=port, workdir=workdir / name,
+            env = app_env(database_url=database_url, port=port, workdir=workdir / name,
                           CALLCENTER_EVENTS_BACKEND="redis", CALLCENTER_REDIS_URL=redis_url)
             servers.append(await asyncio.to_thread(
                 Server, "callcenter.asgi:app", port, env, workdir / f"{name}.log"))
@@ -154,7 +153,8 @@ def main() -> None:
     if args.quick:
         args.events = 30
     with tempfile.TemporaryDirectory(prefix="bench-board-") as tmp:
-        results = asyncio.run(run(args, Path(tmp)))
+        database = fresh_database(args.database, Path(tmp))  # runs its own event loop
+        results = asyncio.run(run(args, Path(tmp), database.url))
     print(f"\nLive board, event to screen ({args.database}, {args.events} events "
           f"{args.interval:g} s apart, two instances, Redis)")
     print(f"{'where the event happened':<26}{'pictures':>9}{'p50':>10}{'p99':>10}{'max':>10}")
