@@ -30,6 +30,13 @@ log = logging.getLogger("callcenter.reports")
 PREFIXES = ("routing.", "telephony.")
 # How long a burst of events is gathered into one snapshot.
 SETTLE_SECONDS = 0.05
+# A board connecting is given the feed's latest snapshot while it is this fresh (events
+# since would have replaced it), so boards reconnecting together cost one read, not one each.
+FRESH_SECONDS = 30.0
+# With no event for this long a new snapshot is read anyway (today's figures roll over at
+# midnight); a read that failed is tried again after RETRY_SECONDS.
+REFRESH_SECONDS = 60.0
+RETRY_SECONDS = 1.0
 
 
 class Listener:
@@ -62,6 +69,8 @@ class BoardFeed:
         self.settle_seconds = settle_seconds
         self._listeners: set[Listener] = set()
         self._runner: asyncio.Task[None] | None = None
+        # The latest snapshot handed out, and when (the loop's clock); None once outdated.
+        self._latest: tuple[dict[str, Any], float] | None = None
 
     async def picture(self, *, cause: Event | None = None) -> dict[str, Any]:
         """A fresh snapshot; `cause`: the newest event it follows (its name and time, so a
@@ -76,32 +85,51 @@ class BoardFeed:
         """A board's stream of snapshots, starting with one read now."""
         listener = Listener()
         self._listeners.add(listener)
+        loop = asyncio.get_running_loop()
         if self._runner is None or self._runner.done():
-            self._runner = asyncio.get_running_loop().create_task(self._run())
+            self._runner = loop.create_task(self._run())
+            self._latest = None
         try:
-            listener.offer(await self.picture())
+            if self._latest is not None and loop.time() - self._latest[1] < FRESH_SECONDS:
+                listener.offer(self._latest[0])
+            else:
+                picture = await self.picture()
+                self._latest = (picture, loop.time())
+                listener.offer(picture)
             yield listener
         finally:
             self._listeners.discard(listener)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         async with self.bus.subscribe(*PREFIXES) as events:
+            failed = False
             while True:
-                message = await anext(events)
-                newest = message if isinstance(message, Event) else None
-                await asyncio.sleep(self.settle_seconds)  # the rest of the burst
+                newest: Event | None = None
+                try:
+                    message = await asyncio.wait_for(
+                        anext(events), RETRY_SECONDS if failed else REFRESH_SECONDS
+                    )
+                    newest = message if isinstance(message, Event) else None
+                    await asyncio.sleep(self.settle_seconds)  # the rest of the burst
+                except TimeoutError:
+                    pass  # a read to try again, or a quiet spell: read anyway
                 while not events.queue.empty():
                     message = events.queue.get_nowait()
                     if isinstance(message, Event):
                         newest = message
                 if not self._listeners:
+                    self._latest, failed = None, False
                     continue
                 try:
                     picture = await self.picture(cause=newest)
                 except Exception:
-                    # The store is away for a moment: the next event tries again.
+                    # The store is away for a moment: try again shortly.
                     log.exception("reports.board.snapshot_failed")
+                    self._latest, failed = None, True
                     continue
+                failed = False
+                self._latest = (picture, loop.time())
                 for listener in list(self._listeners):
                     listener.offer(picture)
 

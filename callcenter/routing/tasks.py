@@ -425,7 +425,13 @@ async def open_offers_of(session: AsyncSession, *, agent_id: int) -> list[Reserv
 
 
 def _unanswered() -> tuple[Any, ...]:
-    return (Task.status.in_((TaskStatus.pending, TaskStatus.reserved)), Task.leaving.is_(None))
+    """Not with an agent yet: waiting or being offered, not on the way out, and (a callback
+    between attempts) due."""
+    return (
+        Task.status.in_((TaskStatus.pending, TaskStatus.reserved)),
+        Task.leaving.is_(None),
+        or_(Task.available_at.is_(None), Task.available_at <= utcnow()),
+    )
 
 
 async def not_yet_answered(session: AsyncSession, *, limit: int) -> list[Task]:
@@ -447,19 +453,23 @@ async def unanswered_by_queue(session: AsyncSession) -> dict[int, tuple[int, dt.
 
 
 async def current_tasks(session: AsyncSession) -> dict[int, Task]:
-    """Each agent's task while it rings, is talked through or wrapped up, by agent id."""
-    rows = await session.execute(
-        select(Reservation.agent_id, Task)
-        .join(Task, Task.id == Reservation.task_id)
-        .where(or_(
-            Reservation.status.in_(OPEN_OFFERS),
-            and_(
-                Reservation.status == ReservationStatus.completed,
+    """Each agent's task while it rings, is talked through or wrapped up, by agent id: read
+    from the open offers and the tasks in wrap-up (both indexed), not every offer made."""
+    rows = [
+        *await session.execute(
+            select(Reservation.agent_id, Task)
+            .join(Task, Task.id == Reservation.task_id)
+            .where(Reservation.status.in_(OPEN_OFFERS))
+        ),
+        *await session.execute(
+            select(Reservation.agent_id, Task)
+            .join(Reservation, Reservation.task_id == Task.id)
+            .where(
                 Task.status == TaskStatus.wrapping,
-            ),
-        ))
-        .order_by(Reservation.id)
-    )
+                Reservation.status == ReservationStatus.completed,
+            )
+        ),
+    ]
     return {agent_id: task for agent_id, task in rows}
 
 

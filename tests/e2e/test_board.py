@@ -22,7 +22,7 @@ from web import test_browser
 from callcenter.accounts.models import Role
 from callcenter.app import create_app
 from callcenter.config import Settings
-from callcenter.reports import views
+from callcenter.reports import feed, views
 from callcenter.routing import queues as routing_queues
 from twilio_emulator import Emulator
 
@@ -107,6 +107,7 @@ async def test_the_board_comes_back_by_itself_after_its_stream_ends(
     """A stream that ends (or drops) reconnects by itself and resyncs from a fresh
     snapshot: what happened while it was away shows without a reload."""
     monkeypatch.setattr(views, "STREAM_SECONDS", 1.5)
+    monkeypatch.setattr(feed, "FRESH_SECONDS", 0)  # read from the store on every connect
     await _open_board(page, centre.app_url, centre.db)
     await expect(page.get_by_role("status")).to_contain_text("Reconnecting", timeout=15_000)
     # Made straight in the store, with no event: only a resync can show it.

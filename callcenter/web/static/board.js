@@ -167,11 +167,23 @@ const draws = [];
 window.boardDraws = draws;
 
 const status = document.getElementById("board-status");
+// Said only when it changes, so a screen reader is not told of every picture.
+function say(text) {
+  if (status.textContent !== text) status.textContent = text;
+}
 const source = new EventSource("/board/events");
 source.addEventListener("snapshot", (message) => {
   draw(JSON.parse(message.data));
-  status.textContent = `Live · updated ${new Date().toLocaleTimeString()}`;
+  say("Live");
 });
-// EventSource reconnects by itself; the first snapshot after it is the resync.
-source.addEventListener("error", () => { status.textContent = "Reconnecting…"; });
+source.addEventListener("error", () => {
+  if (source.readyState === EventSource.CLOSED) {
+    // Refused (signed out, a proxy's error during a deploy): EventSource gives up, so the
+    // page loads again, which signs in again if it must, rather than look live while stale.
+    say("Disconnected. Loading the board again…");
+    setTimeout(() => window.location.reload(), 5000);
+  } else {
+    say("Reconnecting…"); // EventSource retries; its first snapshot is the resync
+  }
+});
 setInterval(tick, 1000);
