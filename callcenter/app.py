@@ -33,6 +33,7 @@ from callcenter.reports.feed import BoardFeed
 from callcenter.reports.views import bp as board_pages
 from callcenter.routing.admin_views import bp as routing_pages
 from callcenter.routing.queue_views import bp as queues_api
+from callcenter.routing.softphone_views import bp as softphone_pages
 from callcenter.routing.task_views import bp as tasks_api
 from callcenter.routing.views import bp as routing_api
 from callcenter.telephony.gateway import TwilioGateway
@@ -98,7 +99,8 @@ def create_app(settings: Settings) -> Quart:
     auth.register(app)
     errors.register(app)
     for blueprint in (
-        accounts_pages, admin_pages, routing_pages, board_pages, accounts_api, routing_api,
+        accounts_pages, admin_pages, routing_pages, softphone_pages, board_pages, accounts_api,
+        routing_api,
         queues_api, tasks_api, telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)

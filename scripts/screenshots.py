@@ -26,7 +26,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 # (file name, path, the role that sees it)
-PAGES = [("board", "/board", "supervisor")]
+PAGES = [("board", "/board", "supervisor"), ("softphone", "/agent", "agent1")]
 
 
 def _free_port() -> int:
@@ -78,7 +78,7 @@ async def main() -> None:
                         await page.get_by_label("Email").fill(f"{role}@example.com")
                         await page.get_by_label("Password").fill(password)
                         await page.get_by_role("button", name="Sign in").click()
-                        await page.get_by_role("status").filter(has_text="Live").wait_for()
+                        await page.get_by_role("heading", level=1).wait_for()
                         await asyncio.sleep(6)  # a few callers in line, agents on calls
                         shot = OUT / f"{name}-{size}.png"
                         await page.screenshot(path=str(shot), full_page=True)

@@ -1,0 +1,100 @@
+"""The agent's own page, `/agent`: their activity, their routing state and time in it,
+ending wrap-up early, and the heartbeat that tells routing the page is open.
+
+The page changes things through the agents API (`/api/agents/me/...`, with the session's
+CSRF token) and hears about its own agent on `/agent/events`: server-sent events carrying
+the agent's state, once at connection (its resync) and after every change of it, wherever
+it happened (a call offered, a wrap-up timer, the watchdog, another instance). An agent
+hears only about themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from quart import Blueprint, Response, render_template
+from quart_schema import hide
+
+from callcenter.accounts.auth import current_user, require_role
+from callcenter.accounts.models import Role
+from callcenter.db import transaction
+from callcenter.events import Event
+from callcenter.http.context import db, state
+from callcenter.routing import agents
+from callcenter.routing.models import Agent
+
+bp = Blueprint("softphone", __name__)
+
+KEEPALIVE_SECONDS = 15.0
+STREAM_SECONDS = 300.0  # then the page reconnects: its sign-in is checked again
+RETRY_MS = 1000
+
+
+def _state(agent: Agent) -> dict[str, Any]:
+    return {
+        "activity": agent.activity.value,
+        "break_reason": agent.break_reason,
+        "activity_changed_at": agent.activity_changed_at.isoformat(),
+        "routing_state": agent.routing_state.value,
+        "routing_state_changed_at": agent.routing_state_changed_at.isoformat(),
+        "wrapup_until": agent.wrapup_until.isoformat() if agent.wrapup_until else None,
+    }
+
+
+async def _mine() -> Agent:
+    user = current_user()
+    assert user is not None
+    return await agents.agent_for_user(db(), user=user)
+
+
+@bp.get("/agent")
+@hide
+@require_role(Role.agent)
+async def agent_page() -> str:
+    agent = await _mine()
+    return await render_template("routing/softphone.html", agent=agent, state=_state(agent))
+
+
+@bp.get("/agent/events")
+@hide
+@require_role(Role.agent)
+async def agent_events() -> Response:
+    agent_id = (await _mine()).id
+    app_state = state()
+
+    async def read() -> bytes:
+        async with transaction(app_state.sessionmaker) as session:
+            agent = await agents.get_agent(session, agent_id=agent_id)
+            assert agent is not None
+            return f"event: state\ndata: {json.dumps(_state(agent))}\n\n".encode()
+
+    def mine(message: object) -> bool:
+        return not isinstance(message, Event) or message.data.get("agent_id") == agent_id
+
+    async def stream() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + STREAM_SECONDS
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        async with app_state.bus.subscribe("routing.agent.") as events:
+            yield await read()
+            while (left := ends - loop.time()) > 0:
+                try:
+                    message = await asyncio.wait_for(
+                        anext(events), min(KEEPALIVE_SECONDS, left)
+                    )
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                if mine(message):  # its own change, or a RESYNC
+                    yield await read()
+
+    response = Response(
+        stream(),
+        content_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+    response.timeout = None
+    return response
