@@ -10,8 +10,6 @@ hears only about themselves.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,15 +20,13 @@ from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
 from callcenter.db import transaction
 from callcenter.events import Event
+from callcenter.http import streams
 from callcenter.http.context import db, state
 from callcenter.routing import agents
 from callcenter.routing.models import Agent
 
 bp = Blueprint("softphone", __name__)
 
-KEEPALIVE_SECONDS = 15.0
-STREAM_SECONDS = 300.0  # then the page reconnects: its sign-in is checked again
-RETRY_MS = 1000
 
 
 def _state(agent: Agent) -> dict[str, Any]:
@@ -69,32 +65,14 @@ async def agent_events() -> Response:
         async with transaction(app_state.sessionmaker) as session:
             agent = await agents.get_agent(session, agent_id=agent_id)
             assert agent is not None
-            return f"event: state\ndata: {json.dumps(_state(agent))}\n\n".encode()
+            return streams.frame("state", _state(agent))
 
-    def mine(message: object) -> bool:
-        return not isinstance(message, Event) or message.data.get("agent_id") == agent_id
-
-    async def stream() -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        ends = loop.time() + STREAM_SECONDS
-        yield f"retry: {RETRY_MS}\n\n".encode()
+    async def frames() -> AsyncIterator[bytes]:
         async with app_state.bus.subscribe("routing.agent.") as events:
             yield await read()
-            while (left := ends - loop.time()) > 0:
-                try:
-                    message = await asyncio.wait_for(
-                        anext(events), min(KEEPALIVE_SECONDS, left)
-                    )
-                except TimeoutError:
-                    yield b": keep-alive\n\n"
-                    continue
-                if mine(message):  # its own change, or a RESYNC
+            async for message in events:
+                # Their own change, or a RESYNC (events may have been missed).
+                if not isinstance(message, Event) or message.data.get("agent_id") == agent_id:
                     yield await read()
 
-    response = Response(
-        stream(),
-        content_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
-    response.timeout = None
-    return response
+    return streams.stream(frames())

@@ -29,8 +29,10 @@ SUPPORT_NUMBER = "+15005550006"
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    emu = Emulator(account_sid=TWILIO_ACCOUNT_SID, auth_token=TWILIO_AUTH_TOKEN, clock="virtual")
+async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
+    """The emulator, on the virtual clock unless the test module sets EMULATOR_CLOCK."""
+    clock = getattr(request.module, "EMULATOR_CLOCK", "virtual")
+    emu = Emulator(account_sid=TWILIO_ACCOUNT_SID, auth_token=TWILIO_AUTH_TOKEN, clock=clock)
     emu.base_url = await emu.start()  # type: ignore[attr-defined]
     try:
         yield emu

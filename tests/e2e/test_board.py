@@ -8,13 +8,11 @@ and events go through Redis, as they do between instances.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from builders import DEFAULT_PASSWORD, make_agent, make_token, make_user
-from conftest import TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN
 from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 from web import test_browser
@@ -22,9 +20,9 @@ from web import test_browser
 from callcenter.accounts.models import Role
 from callcenter.app import create_app
 from callcenter.config import Settings
-from callcenter.reports import feed, views
+from callcenter.http import streams
+from callcenter.reports import feed
 from callcenter.routing import queues as routing_queues
-from twilio_emulator import Emulator
 
 from .conftest import Centre
 
@@ -33,21 +31,12 @@ page = test_browser.page
 
 pytestmark = pytest.mark.backends("sqlite")  # the page adds nothing per backend
 SHOTS = Path("/tmp/shots")
+EMULATOR_CLOCK = "wall"  # read by the e2e conftest's emulator
 # The board's event-to-screen lag, read off the page (browser and server share a clock here).
 LAG_MS = """() => {
   const board = document.querySelector('.board').dataset;
   return Date.parse(board.drawnAt) - Date.parse(board.eventAt);
 }"""
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    emu = Emulator(account_sid=TWILIO_ACCOUNT_SID, auth_token=TWILIO_AUTH_TOKEN, clock="wall")
-    emu.base_url = await emu.start()  # type: ignore[attr-defined]
-    try:
-        yield emu
-    finally:
-        await emu.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -106,7 +95,7 @@ async def test_the_board_comes_back_by_itself_after_its_stream_ends(
 ) -> None:
     """A stream that ends (or drops) reconnects by itself and resyncs from a fresh
     snapshot: what happened while it was away shows without a reload."""
-    monkeypatch.setattr(views, "STREAM_SECONDS", 1.5)
+    monkeypatch.setattr(streams, "STREAM_SECONDS", 1.5)
     monkeypatch.setattr(feed, "FRESH_SECONDS", 0)  # read from the store on every connect
     await _open_board(page, centre.app_url, centre.db)
     await expect(page.get_by_role("status")).to_contain_text("Reconnecting", timeout=15_000)
