@@ -44,7 +44,7 @@ class Emulator:
         engine.conferences = Conferences(engine)
         engine.recordings = Recordings(engine)
         engine.messages = Messages(engine)
-        engine.phones = Phones(engine)
+        engine.phones = Phones(engine, self.api_keys)
         engine.speech = Speech(engine, enabled=speech)
         engine.dialer = Dialer(engine)
         self._runner: web.AppRunner | None = None

@@ -2,7 +2,10 @@
 
 A phone may send ``{"type": "register", "bot": {...}}`` to have the emulator act for it
 (accept/reject/ignore after ``answer_delay``, say something, hang up after
-``talk_seconds``) on the emulator's clock, so bots work under virtual time.
+``talk_seconds``) on the emulator's clock, so bots work under virtual time. A person's
+phone registers with ``{"type": "register", "token": "<Access Token>"}`` instead: the
+token is checked as Twilio checks a Voice SDK Device's (``tokens``), and a refused one
+gets ``{"type": "error", "code": 20101|20103|20104}`` and the socket closed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from .calls import Call, Event
+from .tokens import TokenError, check_voice_token
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -31,8 +35,9 @@ class Phone:
 
 
 class Phones:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, api_keys: dict[str, str] | None = None) -> None:
         self.engine = engine
+        self.api_keys = api_keys if api_keys is not None else {}
         self.registered: dict[str, Phone] = {}
 
     async def send(self, phone: Phone, message: dict[str, Any]) -> None:
@@ -124,6 +129,19 @@ class Phones:
         kind = msg.get("type")
         sid = str(msg.get("call_sid", ""))
         if kind == "register":
+            if not msg.get("bot"):
+                # A person's phone (the page's Device), not one of the emulator's own bots:
+                # it needs an Access Token for its identity, as Twilio's Device does.
+                try:
+                    check_voice_token(
+                        str(msg.get("token", "")), account_sid=self.engine.account_sid,
+                        api_keys=self.api_keys, identity=phone.identity,
+                    )
+                except TokenError as refused:
+                    await self.send(phone, {"type": "error", "code": refused.code,
+                                            "message": refused.message})
+                    await phone.ws.close()
+                    return
             phone.bot = msg.get("bot") or None
             await self.send(phone, {"type": "registered", "identity": phone.identity})
             return
