@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     twilio_api_key_secret: SecretStr | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
     twilio_phone_number: str | None = None
+    # The TwiML App an agent's softphone places outgoing calls through (optional), and how
+    # long a softphone's Access Token lasts (Twilio allows a day at most).
+    twilio_twiml_app_sid: str | None = None
+    voice_token_seconds: int = Field(default=3600, ge=60, le=86400)
 
     ivr_flow_path: Path = PROJECT_DIR / "ivr" / "default.yaml"
     agent_ring_seconds: int = Field(default=20, ge=5, le=120)

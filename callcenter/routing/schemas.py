@@ -146,6 +146,15 @@ class AgentPatch(Patch):
     capacity: CapacityIn = Field(default_factory=CapacityIn)
 
 
+class VoiceTokenOut(BaseModel):
+    """An Access Token for the agent's softphone: register the Device with it, and ask
+    again before `expires_at`."""
+
+    token: str
+    identity: str
+    expires_at: dt.datetime
+
+
 class HeartbeatOut(BaseModel):
     """The agent as routing sees them at their page's heartbeat."""
 

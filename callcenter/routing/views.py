@@ -17,7 +17,7 @@ from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role, User
 from callcenter.errors import APIError
 from callcenter.flows import offers
-from callcenter.http.context import after_commit, db, state
+from callcenter.http.context import after_commit, db, settings, state
 from callcenter.routing import agents, edits, queues, state_log
 from callcenter.routing.models import Activity, Agent
 from callcenter.routing.schemas import (
@@ -29,7 +29,9 @@ from callcenter.routing.schemas import (
     LogQuery,
     StateLogList,
     StateLogOut,
+    VoiceTokenOut,
 )
+from callcenter.telephony import tokens
 
 # `require_role` comes first (outermost) on every route: a caller who may not use a route
 # gets 401/403 before anything else runs, never the request schema's validation details.
@@ -142,6 +144,23 @@ async def heartbeat() -> HeartbeatOut:
     agent, _ = await _mine()
     await agents.heartbeat(db(), agent=agent)
     return HeartbeatOut.model_validate(agent, from_attributes=True)
+
+
+@bp.post("/me/voice-token")
+@require_role(Role.agent)
+@validate_response(VoiceTokenOut, 200)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 503)
+async def my_voice_token() -> VoiceTokenOut:
+    """An Access Token for the signed-in agent's softphone (its client identity, incoming
+    calls allowed). 503 when no API Key is configured to sign it."""
+    agent, _ = await _mine()
+    try:
+        made = tokens.voice_token(settings(), identity=agent.client_identity)
+    except tokens.TokensUnavailable as missing:
+        raise APIError(503, "tokens_unavailable", str(missing)) from None
+    return VoiceTokenOut(token=made.token, identity=made.identity, expires_at=made.expires_at)
 
 
 async def _agent(agent_id: int) -> tuple[Agent, User]:

@@ -228,6 +228,7 @@ async def test_the_document_keeps_each_routes_schemas_behind_require_role(
         ("get", "/api/agents/{agent_id}/log"): {"200", "400", "401", "403", "404"},
         ("post", "/api/agents/me/wrap-up/end"): {"200", "401", "403", "409"},
         ("post", "/api/agents/me/heartbeat"): {"200", "401", "403"},
+        ("post", "/api/agents/me/voice-token"): {"200", "401", "403", "503"},
         ("get", "/api/queues"): {"200", "401"},
         ("post", "/api/queues"): {"201", "400", "401", "403", "409", "422"},
         ("get", "/api/queues/{queue_id}"): {"200", "401", "404"},

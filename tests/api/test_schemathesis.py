@@ -57,6 +57,11 @@ async def caller(request: pytest.FixtureRequest, db_session: AsyncSession) -> di
     return {"Authorization": f"Bearer {token}"}
 
 
+# Configured as a deployment is, API Key included (softphone tokens are signed with it).
+@pytest.mark.settings(
+    twilio_api_key_sid="SK" + "f6" * 16,
+    twilio_api_key_secret="an API key secret long enough for HS256 use",
+)
 @schema.parametrize()
 @settings(
     max_examples=25,
