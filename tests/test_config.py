@@ -90,6 +90,8 @@ def test_database_urls_are_pinned_to_the_async_drivers(
         ("CALLCENTER_PUBLIC_BASE_URL", "https://", "CALLCENTER_PUBLIC_BASE_URL"),
         ("CALLCENTER_SMTP_PORT", "70000", "CALLCENTER_SMTP_PORT"),
         ("CALLCENTER_LOG_FORMAT", "xml", "CALLCENTER_LOG_FORMAT"),
+        ("CALLCENTER_TIMEZONE", "Mars/Olympus_Mons", "Mars/Olympus_Mons"),
+        ("CALLCENTER_VOICE_TOKEN_SECONDS", "90000", "CALLCENTER_VOICE_TOKEN_SECONDS"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(
