@@ -15,6 +15,8 @@ from twilio_emulator import Emulator
 
 from .conftest import ACCOUNT
 
+# The emu fixture's API Key secret is short; PyJWT warns of it, and that is all.
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 KEY, SECRET = "SK" + "b2" * 16, "key-secret"  # the emu fixture's API Key
 
 
