@@ -77,9 +77,10 @@ def _today(day: tasks.DayFigures) -> dict[str, Any]:
 
 
 def _sum(days: list[tasks.DayFigures]) -> tasks.DayFigures:
-    return tasks.DayFigures(*(sum(column) for column in zip(*days, strict=True))) if days else (
-        tasks.DayFigures()
-    )
+    """Every queue's figures added up, column by column."""
+    if not days:
+        return tasks.DayFigures()
+    return tasks.DayFigures(*(sum(column) for column in zip(*days, strict=True)))
 
 
 def _caller(task: Task, names: dict[int, str]) -> dict[str, Any]:

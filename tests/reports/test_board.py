@@ -81,6 +81,7 @@ async def test_the_board_counts_todays_calls_and_shows_who_waits_and_who_works(
     )
     assert (rows[resting.id]["state"], rows[resting.id]["break_reason"]) == ("break", "lunch")
     assert snapshot["all"]["waiting"] == 2
+    assert snapshot["all"]["today"] == support["today"], "the other queues had no calls"
 
 
 def test_today_starts_at_midnight_in_the_centres_time_zone():
