@@ -32,12 +32,15 @@ from callcenter.http.health import bp as health
 from callcenter.reports.feed import BoardFeed
 from callcenter.reports.views import bp as board_pages
 from callcenter.routing.admin_views import bp as routing_pages
+from callcenter.routing.disposition_views import bp as dispositions_api
 from callcenter.routing.queue_views import bp as queues_api
 from callcenter.routing.softphone_views import bp as softphone_pages
 from callcenter.routing.task_views import bp as tasks_api
 from callcenter.routing.views import bp as routing_api
+from callcenter.telephony import tokens
 from callcenter.telephony.gateway import TwilioGateway
 from callcenter.telephony.views import bp as telephony_hooks
+from callcenter.tickets.views import bp as ticket_pages
 
 log = logging.getLogger("callcenter.http")
 # A proxy's request id is kept only if it looks like one: it goes into every log line.
@@ -45,7 +48,11 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 # Front-end packages installed from npm (package.json), served by the app itself.
 NODE_MODULES = PROJECT_DIR / "node_modules"
-VENDORED = {"swagger-ui": NODE_MODULES / "swagger-ui-dist"}
+# `npm run build` (scripts/install) bundles Twilio's Voice SDK into node_modules/.bundles.
+VENDORED = {
+    "swagger-ui": NODE_MODULES / "swagger-ui-dist",
+    "twilio-voice": NODE_MODULES / ".bundles",
+}
 
 
 def create_app(settings: Settings) -> Quart:
@@ -94,14 +101,17 @@ def create_app(settings: Settings) -> Quart:
         openapi_provider_class=api.APIDocument,
     )
     _register_request_ids(app)
-    security.register(app, docs_path="/api/docs", https=settings.secure_cookies)
+    security.register(
+        app, docs_path="/api/docs", https=settings.secure_cookies,
+        connect=tokens.connect_sources(settings),
+    )
     context.register(app)
     auth.register(app)
     errors.register(app)
     for blueprint in (
         accounts_pages, admin_pages, routing_pages, softphone_pages, board_pages, accounts_api,
         routing_api,
-        queues_api, tasks_api, telephony_hooks, health,
+        queues_api, tasks_api, dispositions_api, ticket_pages, telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)
     _register_vendor(app)

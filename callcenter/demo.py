@@ -1,7 +1,8 @@
 """`callcenter demo`: the whole contact centre offline, on SQLite and the Twilio emulator.
 
 It starts the app and the emulator on this machine, makes billing, support and urgent
-queues, signs in agent bots with different skills whose softphones answer, and sends
+queues, signs in agent bots with different skills whose softphones answer and one human
+agent (you, on the softphone page: their calls ring there beside the bots'), and sends
 simulated callers through the IVR: first a rush (four callers for support, then a shop
 that is down, who is served ahead of the support caller still waiting), then a stream of
 callers who press keys, who speak, who give up in the queue, and one whose number is
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import logging
 import secrets
@@ -26,6 +28,7 @@ import click
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter import migrate
 from callcenter.accounts import service as accounts
@@ -34,18 +37,24 @@ from callcenter.app import create_app
 from callcenter.blocklist import service as blocklist
 from callcenter.blocklist.models import BlockKind
 from callcenter.config import Settings
-from callcenter.db import create_engine, create_sessionmaker, transaction
+from callcenter.customers import service as customers
+from callcenter.db import create_engine, create_sessionmaker, transaction, utcnow
 from callcenter.routing import agents as routing
-from callcenter.routing import queues
+from callcenter.routing import dispositions, queues
 from callcenter.routing.models import Activity, Strategy, Task
 from callcenter.telephony.models import Call, Outcome
-from callcenter.tickets.models import TicketEvent
+from callcenter.tickets.models import Channel, Ticket, TicketEvent, TicketStatus
 from callcenter.worker import build_huey
 from twilio_emulator import AgentPhone, Emulator, EmulatorClient
 
 SUPPORT_NUMBER = "+15005550006"
 BLOCKED_NUMBER = "+14155550666"
+# A shop that has been in touch before: its calls ring with a history of tickets.
+RETURNING_NUMBER = "+14155550100"
 ACCOUNT_SID = "AC" + "d" * 32
+API_KEY_SID = "SK" + "d" * 32
+HUMAN_EMAIL = "you@example.com"
+DISPOSITIONS = ("Resolved", "Follow-up needed", "Refund issued", "Wrong number")
 DEMO_MARKER = ".callcenter-demo"
 
 
@@ -59,8 +68,15 @@ class Scenario:
     from_number: str | None = None
 
 
-SUPPORT = Scenario("presses 2 for support", ({"press": "2"},), Outcome.answered)
-URGENT = Scenario("presses 9: shop is down", ({"press": "9"},), Outcome.answered)
+# Once an agent is on the line, the caller says why they called (a person on the
+# softphone page hears it).
+HELLO = ({"until": "conference"}, {"wait": 1}, {"say": "Hello, I need help with my order."})
+SUPPORT = Scenario("presses 2 for support", ({"press": "2"}, *HELLO), Outcome.answered)
+URGENT = Scenario(
+    "presses 9: shop is down",
+    ({"press": "9"}, {"until": "conference"}, {"say": "Our shop is down!"}),
+    Outcome.answered,
+)
 # The rush that opens the demo: more support callers than support agents, then an urgent
 # one, close together, so the urgent caller waits behind a normal one and must go first.
 RUSH = (SUPPORT, SUPPORT, SUPPORT, SUPPORT, URGENT)
@@ -68,12 +84,15 @@ RUSH_INTERVAL = 0.4
 
 SCENARIOS = (
     SUPPORT,
-    Scenario("says 'billing'", ({"say": "billing"},), Outcome.answered),
+    Scenario(
+        "a returning shop says 'billing'", ({"say": "billing"}, *HELLO), Outcome.answered,
+        RETURNING_NUMBER,
+    ),
     URGENT,
     Scenario(
         "hangs up while queued", ({"press": "1"}, {"wait": 1}, {"hangup": True}), Outcome.abandoned
     ),
-    Scenario("stays silent, goes to support", (), Outcome.answered),
+    Scenario("stays silent in the menu, goes to support", HELLO, Outcome.answered),
     Scenario("calls from a blocked number", ({"press": "2"},), Outcome.blocked, BLOCKED_NUMBER),
 )
 
@@ -155,6 +174,17 @@ async def _seed(settings: Settings, *, agents: int) -> tuple[str, list[str]]:
                 )
                 await routing.set_activity(session, agent=agent, activity=Activity.available)
                 identities.append(agent.client_identity)
+            # You: a person on the softphone page, offline until they choose Available.
+            human = await accounts.create_user(
+                session, email=HUMAN_EMAIL, role=Role.agent, password=password, name="You",
+            )
+            agent = await routing.agent_for_user(session, user=human)
+            await routing.update_profile(
+                session, agent=agent, skills={"support": 2, "billing": 2}, languages=["en"]
+            )
+            for name in DISPOSITIONS:
+                await dispositions.add(session, name=name)
+            await _returning_shop(session)
             await blocklist.add(
                 session,
                 kind=BlockKind.exact,
@@ -164,6 +194,29 @@ async def _seed(settings: Settings, *, agents: int) -> tuple[str, list[str]]:
     finally:
         await engine.dispose()
     return password, identities
+
+
+async def _returning_shop(session: AsyncSession) -> None:
+    """A shop with a history: an open ticket and older ones on every channel, so its calls
+    ring with a customer, an open ticket and a last five."""
+    shop = await customers.find_or_create_by_phone(session, phone=RETURNING_NUMBER)
+    shop.name = "Dana's Plant Shop"
+    now = utcnow()
+    history = (
+        ("Checkout button does nothing", TicketStatus.solved, Channel.chat, 40),
+        ("Refund for order 1182", TicketStatus.closed, Channel.email, 31),
+        ("Shop is down!", TicketStatus.solved, Channel.phone, 22),
+        ("Change the shipping rates", TicketStatus.solved, Channel.email, 12),
+        ("Text about a late parcel", TicketStatus.solved, Channel.sms, 5),
+        ("Invoice address is wrong", TicketStatus.pending, Channel.email, 2),
+        ("Where is order 1207?", TicketStatus.open, Channel.email, 0),
+    )
+    for subject, status, channel, days in history:
+        when = now - dt.timedelta(days=days, hours=3)
+        session.add(Ticket(
+            subject=subject, status=status, channel=channel, requester_id=shop.id,
+            created_at=when, updated_at=when,
+        ))
 
 
 async def _settle(settings: Settings, placed: list[Placed], *, wait: float) -> None:
@@ -209,7 +262,12 @@ async def run_demo(
     demo_dir = data_dir
     _fresh_demo_dir(demo_dir)
     auth_token = secrets.token_hex(16)
-    emulator = Emulator(account_sid=ACCOUNT_SID, auth_token=auth_token, clock=clock)
+    # An API Key, as a deployment has: the human agent's softphone token is signed with it.
+    api_key_secret = secrets.token_urlsafe(32)
+    emulator = Emulator(
+        account_sid=ACCOUNT_SID, auth_token=auth_token, clock=clock,
+        api_keys={API_KEY_SID: api_key_secret},
+    )
     emulator_url = await emulator.start(host="127.0.0.1", port=emulator_port)
     base_url = f"http://{host}:{port}"
     settings = Settings(
@@ -217,6 +275,8 @@ async def run_demo(
         public_base_url=base_url,
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=auth_token,
+        twilio_api_key_sid=API_KEY_SID,
+        twilio_api_key_secret=api_key_secret,
         twilio_api_base_url=emulator_url,
         twilio_phone_number=SUPPORT_NUMBER,
         recordings_dir=demo_dir / "recordings",
@@ -330,12 +390,14 @@ def _print_banner(base_url: str, emulator_url: str, password: str, agents: int) 
         "\ncallcenter demo is running (SQLite + the Twilio emulator, no network needed)\n"
         f"  app:          {base_url}/  (sign in at {base_url}/login)\n"
         f"  admin page:   {base_url}/admin  (queues: /admin/queues, agents: /admin/agents)\n"
+        f"  softphone:    {base_url}/agent  (as {HUMAN_EMAIL}: choose Available, and calls\n"
+        f"                ring there beside the bots'; {RETURNING_NUMBER} has a history)\n"
         f"  live board:   {base_url}/board  (as the supervisor or the admin)\n"
         f"  API docs:     {base_url}/api/docs\n"
         f"  emulator:     {emulator_url}  (Twilio's REST API at /2010-04-01/...)\n"
         f"  support line: {SUPPORT_NUMBER}\n"
-        f"  logins:       admin@example.com, supervisor@example.com, "
-        f"agent1..{agents}@example.com\n"
+        f"  logins:       {HUMAN_EMAIL}, admin@example.com, supervisor@example.com, "
+        f"agent1..{agents}@example.com (bots)\n"
         f"  password:     {password}\n"
     )
 

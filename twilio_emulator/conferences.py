@@ -208,6 +208,17 @@ class Conferences:
             if p.status == "connected":
                 self.event(p.conference, "participant-modify", p)
 
+    def participant_of(self, call: Call) -> Participant | None:
+        """The call's place in a conference it is in, if any."""
+        return next((conf.participants[call.sid] for conf in self.by_sid.values()
+                     if conf.status != "completed" and call.sid in conf.participants), None)
+
+    def mute_call(self, call: Call, muted: bool) -> None:
+        """The call's own phone muted or unmuted its microphone (the Voice SDK's mute)."""
+        p = self.participant_of(call)
+        if p is not None:
+            self.set_muted(p, muted)
+
     def set_muted(self, p: Participant, muted: bool) -> None:
         if p.muted != muted:
             p.muted = muted

@@ -353,6 +353,7 @@ class Engine:
         at = self.now()
         for rec, channel in list(call.taps):
             rec.add(channel, at, audio)
+        self.phones.overheard(call, text, audio)
         if call.listening:
             call.inbox.put_nowait(Event("speech_start", text, seconds))
         await self.clock.sleep(seconds)

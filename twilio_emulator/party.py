@@ -59,6 +59,9 @@ class ScriptParty:
                 return
             if "wait" in step:
                 await engine.clock.sleep(float(step["wait"]))
+            elif step.get("until") == "conference":
+                # Someone to talk to: the caller waits for the agent before speaking.
+                await self._until(lambda: call.in_conference)
             elif "press" in step:
                 await self._until(lambda: call.listening in DTMF_MODES)
                 if call.done:

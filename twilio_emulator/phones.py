@@ -6,23 +6,39 @@ A phone may send ``{"type": "register", "bot": {...}}`` to have the emulator act
 phone registers with ``{"type": "register", "token": "<Access Token>"}`` instead: the
 token is checked as Twilio checks a Voice SDK Device's (``tokens``), and a refused one
 gets ``{"type": "error", "code": 20101|20103|20104}`` and the socket closed.
+
+A person's phone sends ``accept``, ``reject``, ``hangup``, ``digits`` (DTMF), ``mute``
+(muted in the call's conference, as the Voice SDK's microphone mute silences the agent)
+and ``say`` (speech as the agent, for tests). It hears what others say in the call's
+conference as ``{"type": "audio", "wav": <base64 WAV>, "text": ...}``. Its socket
+dropping does not drop its calls at once: like the Voice SDK's reconnection, the phone
+has ``RECONNECT_SECONDS`` to register again (a reloaded page), and is then told of each
+call it is still on (``connected`` with ``"reconnected": true``); after that its calls
+are hung up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import io
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
+from pydub import AudioSegment
 
 from .calls import Call, Event
 from .tokens import TokenError, check_voice_token
 
 if TYPE_CHECKING:
     from .engine import Engine
+
+# How long a person's calls outlive their phone's socket, waiting for it to come back
+# (Twilio's Voice SDK keeps a call through a signalling drop for up to 30 s).
+RECONNECT_SECONDS = 30.0
 
 
 @dataclass
@@ -39,6 +55,9 @@ class Phones:
         self.engine = engine
         self.api_keys = api_keys if api_keys is not None else {}
         self.registered: dict[str, Phone] = {}
+        # Calls of a person's phone whose socket dropped, by identity, until it registers
+        # again or RECONNECT_SECONDS pass.
+        self.orphaned: dict[str, dict[str, Call]] = {}
 
     async def send(self, phone: Phone, message: dict[str, Any]) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):
@@ -96,10 +115,37 @@ class Phones:
             if not call.done:
                 await self.engine.remote_hangup(call)
 
+    def overheard(self, speaker: Call, text: str, audio: AudioSegment) -> None:
+        """Someone spoke in a conference: each person's phone in it hears them (WAV audio
+        in an ``audio`` message, with the words, for the page to play), unless the speaker
+        is muted or on hold, the listener is on hold, or it is a whisper to someone else."""
+        spoke = self.engine.conferences.participant_of(speaker)
+        if spoke is None or spoke.muted or spoke.hold:
+            return
+        room = spoke.conference.participants
+        wav: str | None = None
+        for phone in self.registered.values():
+            if phone.bot is not None:
+                continue
+            for sid in phone.calls:
+                hearer = room.get(sid)
+                if sid == speaker.sid or hearer is None or hearer.hold:
+                    continue
+                if spoke.coaching and spoke.call_sid_to_coach != sid:
+                    continue  # a whisper: only the coached agent hears it
+                if wav is None:
+                    out = io.BytesIO()
+                    audio.export(out, format="wav")
+                    wav = base64.b64encode(out.getvalue()).decode()
+                self.engine.spawn(self.send(phone, {"type": "audio", "call_sid": sid,
+                                                    "text": text, "wav": wav}))
+
     def call_ended(self, call: Call) -> None:
         for phone in self.registered.values():
             if phone.calls.pop(call.sid, None) is not None:
                 self.engine.spawn(self.send(phone, {"type": "ended", "call_sid": call.sid}))
+        for calls in self.orphaned.values():
+            calls.pop(call.sid, None)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """WebSocket /_emulator/phones/{identity}."""
@@ -121,9 +167,33 @@ class Phones:
             for offer in phone.offers.values():
                 if not offer.done():
                     offer.set_result("no-answer")
-            for call in list(phone.calls.values()):
-                await self.engine.remote_hangup(call)
+            live = {sid: call for sid, call in phone.calls.items() if not call.done}
+            if phone.bot or not live:
+                for call in live.values():
+                    await self.engine.remote_hangup(call)
+            else:
+                self.orphaned.setdefault(identity, {}).update(live)
+                self.engine.spawn(self._hang_up_orphans(identity, live))
         return ws
+
+    async def _hang_up_orphans(self, identity: str, calls: dict[str, Call]) -> None:
+        """A person's phone did not come back in time: their calls end."""
+        await asyncio.sleep(RECONNECT_SECONDS)
+        waiting = self.orphaned.get(identity, {})
+        for sid, call in calls.items():
+            if waiting.pop(sid, None) is not None and not call.done:
+                await self.engine.remote_hangup(call)
+        if not waiting:
+            self.orphaned.pop(identity, None)
+
+    async def _reconnect(self, phone: Phone) -> None:
+        """A person's phone registered again: it is on the calls it left."""
+        for sid, call in self.orphaned.pop(phone.identity, {}).items():
+            if call.done:
+                continue
+            phone.calls[sid] = call
+            await self.send(phone, {"type": "connected", "call_sid": sid, "from": call.from_,
+                                    "to": call.to, "reconnected": True})
 
     async def _on_message(self, phone: Phone, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
@@ -144,6 +214,8 @@ class Phones:
                     return
             phone.bot = msg.get("bot") or None
             await self.send(phone, {"type": "registered", "identity": phone.identity})
+            if phone.bot is None:
+                await self._reconnect(phone)
             return
         offer = phone.offers.get(sid)
         if kind in ("accept", "reject") and offer is not None and not offer.done():
@@ -162,3 +234,5 @@ class Phones:
             call.inbox.put_nowait(Event("digits", str(msg.get("digits", ""))))
         elif kind == "say":
             self.engine.spawn(self.engine.speak(call, str(msg.get("text", ""))))
+        elif kind == "mute":
+            self.engine.conferences.mute_call(call, bool(msg.get("muted")))

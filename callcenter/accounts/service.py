@@ -40,6 +40,14 @@ async def get(session: AsyncSession, *, user_id: int) -> User | None:
     return await session.get(User, user_id)
 
 
+async def emails(session: AsyncSession, *, user_ids: set[int]) -> dict[int, str]:
+    """These users' email addresses, by id (how pages name who did something)."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.email).where(User.id.in_(user_ids)))
+    return {user_id: email for user_id, email in rows}
+
+
 async def create_user(
     session: AsyncSession,
     *,

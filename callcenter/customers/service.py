@@ -75,3 +75,17 @@ async def names(session: AsyncSession, *, customer_ids: set[int]) -> dict[int, s
         select(Customer.id, Customer.name).where(Customer.id.in_(customer_ids), Customer.name != "")
     )
     return {customer_id: name for customer_id, name in rows}
+
+
+async def get(session: AsyncSession, *, customer_id: int) -> Customer | None:
+    return await session.get(Customer, customer_id)
+
+
+async def phone_numbers(session: AsyncSession, *, customer_id: int) -> list[str]:
+    """The customer's phone numbers (E.164), oldest first."""
+    rows = await session.scalars(
+        select(Identity.value)
+        .where(Identity.customer_id == customer_id, Identity.kind == IdentityKind.phone)
+        .order_by(Identity.id)
+    )
+    return list(rows)

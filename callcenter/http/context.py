@@ -49,6 +49,15 @@ def db() -> AsyncSession:
     return g.db_session
 
 
+async def release() -> None:
+    """Commit what the request did so far and give its connection back, before a flow
+    that runs transactions of its own around a REST call: on SQLite the request would
+    otherwise hold the only connection while the flow waits for it."""
+    session: AsyncSession | None = g.get("db_session")
+    if session is not None:
+        await session.commit()
+
+
 def after_commit(func: Callable[..., Awaitable[Any]], *args: Any) -> None:
     """Run `func(*args)` once this request's transaction has committed (never if it rolls
     back): follow-up work must see what the request wrote and must not delay its answer."""

@@ -1,7 +1,9 @@
 """Headers on every response that tell browsers to refuse what the app never does.
 
-Scripts, styles and images come from the app itself, pages are never framed (clickjacking),
-types are never sniffed, and other sites are not told which page a link was on. The API docs
+Scripts, styles and images come from the app itself (audio also from the page's own
+blobs: the emulator's phone plays the caller's speech), connections go to the app and the
+softphone's service, pages are never framed (clickjacking), types are never sniffed, and
+other sites are not told which page a link was on. The API docs
 page (quart-schema's Swagger UI) starts Swagger with one inline script: that page alone also
 allows that script, by its hash, so no other inline script runs there either.
 """
@@ -16,6 +18,7 @@ from quart import Quart, Response, g, request
 
 POLICY = (
     "default-src 'self'; script-src 'self'{scripts}; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'{connect}; media-src 'self' blob:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 HEADERS = {
@@ -35,15 +38,21 @@ def script_hashes(page: str) -> str:
     )
 
 
-def register(app: Quart, *, docs_path: str, https: bool) -> None:
-    """Send the headers on every response; Strict-Transport-Security when served over TLS."""
+def register(
+    app: Quart, *, docs_path: str, https: bool, connect: tuple[str, ...] = ()
+) -> None:
+    """Send the headers on every response; Strict-Transport-Security when served over TLS.
+    `connect` are the origins pages may open connections to besides the app itself (the
+    softphone's: Twilio's Voice SDK, or the emulator's phones)."""
+    sources = "".join(f" {source}" for source in connect)
 
     @app.after_request
     async def _headers(response: Response) -> Response:
         scripts = ""
         if request.path == docs_path and response.mimetype == "text/html":
             scripts = script_hashes(await response.get_data(as_text=True))
-        response.headers["Content-Security-Policy"] = POLICY.format(scripts=scripts)
+        policy = POLICY.format(scripts=scripts, connect=sources)
+        response.headers["Content-Security-Policy"] = policy
         for name, value in HEADERS.items():
             response.headers[name] = value
         if https:

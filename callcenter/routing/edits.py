@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.audit import service as audit
-from callcenter.routing import agents, queues, workflows
-from callcenter.routing.models import Agent, TaskQueue, Workflow
+from callcenter.routing import agents, dispositions, queues, workflows
+from callcenter.routing.models import Agent, Disposition, TaskQueue, Workflow
 
 
 class QueueInUse(ValueError):
@@ -125,4 +125,25 @@ async def change_agent(
     await audit.record(
         session, action="agent.updated", actor_id=actor_id, target=f"agent:{agent.id}",
         details={"email": email, **changes},
+    )
+
+
+async def add_disposition(session: AsyncSession, *, actor_id: int | None, name: str) -> Disposition:
+    """Offer `name` at wrap-up (a retired one comes back)."""
+    disposition = await dispositions.add(session, name=name)
+    await audit.record(
+        session, action="disposition.added", actor_id=actor_id,
+        target=f"disposition:{disposition.id}", details={"name": name},
+    )
+    return disposition
+
+
+async def retire_disposition(
+    session: AsyncSession, *, actor_id: int, disposition: Disposition
+) -> None:
+    """No longer offered at wrap-up; calls given it keep it."""
+    dispositions.retire(disposition)
+    await audit.record(
+        session, action="disposition.retired", actor_id=actor_id,
+        target=f"disposition:{disposition.id}", details={"name": disposition.name},
     )

@@ -24,7 +24,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Date, Enum, ForeignKey, Index, String, Text, and_, or_
+from sqlalchemy import JSON, Date, Enum, ForeignKey, Index, String, Text, and_, or_, true
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -322,5 +322,19 @@ class Reservation(CreatedAtMixin, Base):
     customer_call_sid: Mapped[str | None] = mapped_column(String(34), index=True)
     answered_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None]
+    # The caller on hold since (the agent pressed Hold), and the seconds held before.
+    held_at: Mapped[dt.datetime | None]
+    hold_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (Index("ix_reservation_agent_status", "agent_id", "status"),)
+
+
+class Disposition(CreatedAtMixin, Base):
+    """An outcome an agent picks for a call at wrap-up ("Resolved", "Refund issued"), from
+    the list admins keep; retired ones stay on past calls but are no longer offered."""
+
+    __tablename__ = "disposition"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())

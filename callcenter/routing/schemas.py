@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from callcenter.routing import expressions, workflows
 from callcenter.routing.models import Activity, RoutingState, Strategy, TaskChannel, TaskStatus
 from callcenter.routing.queues import VOICEMAIL
+from callcenter.tickets.models import TicketStatus
 
 # An id beyond an integer column names no row of ours: a 404, never a query that overflows.
 ROW_ID_MAX = 2**31 - 1
@@ -153,6 +154,90 @@ class VoiceTokenOut(BaseModel):
     token: str
     identity: str
     expires_at: dt.datetime
+
+
+# --- the agent's work (the softphone page) ---------------------------------------------------
+
+
+class TicketLineOut(BaseModel):
+    """A ticket as the offer card lists it; `url` opens it."""
+
+    id: int
+    subject: str
+    status: str
+    channel: str
+    updated_at: dt.datetime
+    url: str
+
+
+class WorkOut(BaseModel):
+    """The call in front of the agent. `stage` is ringing (until `ring_until`), talking
+    (on hold since `held_since`, when held) or wrap-up. `ticket` is the one the call lands
+    on (the customer's open ticket until it has); `last_five` the customer's latest others."""
+
+    reservation_id: int
+    stage: Literal["ringing", "talking", "wrap-up"]
+    kind: Literal["inbound", "callback"]
+    number: str
+    withheld: bool
+    queue: str | None
+    customer_id: int | None
+    customer_name: str
+    ticket: TicketLineOut | None
+    last_five: list[TicketLineOut]
+    agent_call_sid: str | None
+    ring_until: dt.datetime | None
+    answered_at: dt.datetime | None
+    held_since: dt.datetime | None
+    disposition: str | None
+
+
+class MyWorkOut(BaseModel):
+    """What the agent is working on now; `work` is null when nothing."""
+
+    work: WorkOut | None
+
+
+def my_work(found: Any) -> MyWorkOut:
+    """`flows.work.current`'s answer (a `Work` or None) as the API gives it."""
+    return MyWorkOut(work=WorkOut.model_validate(found, from_attributes=True) if found else None)
+
+
+class HoldIn(Strict):
+    hold: bool
+
+
+Notes = Annotated[str, Field(max_length=10_000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+
+
+class WrapUpIn(Strict):
+    """A call's wrap-up: notes, a disposition from the list admins keep, the ticket's new
+    status (left out: unchanged)."""
+
+    reservation_id: int = Field(ge=1, le=2_147_483_647)
+    notes: Notes = ""
+    disposition_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    ticket_status: TicketStatus | None = None
+
+
+class WrapUpOut(BaseModel):
+    ticket_id: int
+    ticket_status: str
+    url: str
+
+
+class DispositionIn(Strict):
+    name: Annotated[PlainText, Field(min_length=1, max_length=100)]
+
+
+class DispositionOut(BaseModel):
+    id: int
+    name: str
+    active: bool
+
+
+class DispositionList(BaseModel):
+    items: list[DispositionOut]
 
 
 class HeartbeatOut(BaseModel):

@@ -1,11 +1,13 @@
-"""The agent's own page, `/agent`: their activity, their routing state and time in it,
-ending wrap-up early, and the heartbeat that tells routing the page is open.
+"""The agent's own page, `/agent`: their softphone (the offer ringing with the caller's
+tickets, the call's controls, the wrap-up form), their activity and routing state, and
+the heartbeat that tells routing the page is open.
 
 The page changes things through the agents API (`/api/agents/me/...`, with the session's
 CSRF token) and hears about its own agent on `/agent/events`: server-sent events carrying
-the agent's state, once at connection (its resync) and after every change of it, wherever
-it happened (a call offered, a wrap-up timer, the watchdog, another instance). An agent
-hears only about themselves.
+the agent's state and work, once at connection (its resync) and after every change of
+them, wherever it happened (a call offered, a wrap-up timer, the watchdog, another
+instance). An agent hears only about themselves. The phone itself is Twilio's Voice SDK
+`Device`, or the bundled emulator's browser phone behind the same interface.
 """
 
 from __future__ import annotations
@@ -15,21 +17,26 @@ from typing import Any
 
 from quart import Blueprint, Response, render_template
 from quart_schema import hide
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
 from callcenter.db import transaction
 from callcenter.events import Event
+from callcenter.flows import Telephony, work
 from callcenter.http import streams
-from callcenter.http.context import db, state
-from callcenter.routing import agents
+from callcenter.http.context import db, settings, state
+from callcenter.routing import agents, dispositions
 from callcenter.routing.models import Agent
+from callcenter.routing.schemas import my_work
+from callcenter.telephony import tokens
+from callcenter.tickets.models import TicketStatus
 
 bp = Blueprint("softphone", __name__)
 
 
-
-def _state(agent: Agent) -> dict[str, Any]:
+async def _state(session: AsyncSession, tel: Telephony, agent: Agent) -> dict[str, Any]:
+    found = await work.current(session, tel, agent=agent)
     return {
         "activity": agent.activity.value,
         "break_reason": agent.break_reason,
@@ -37,6 +44,7 @@ def _state(agent: Agent) -> dict[str, Any]:
         "routing_state": agent.routing_state.value,
         "routing_state_changed_at": agent.routing_state_changed_at.isoformat(),
         "wrapup_until": agent.wrapup_until.isoformat() if agent.wrapup_until else None,
+        "work": my_work(found).model_dump(mode="json")["work"],
     }
 
 
@@ -51,7 +59,15 @@ async def _mine() -> Agent:
 @require_role(Role.agent)
 async def agent_page() -> str:
     agent = await _mine()
-    return await render_template("routing/softphone.html", agent=agent, state=_state(agent))
+    phone = {"mode": "twilio", "emulator": None}
+    if emulator := tokens.emulator_phones(settings()):
+        phone = {"mode": "emulator", "emulator": emulator}
+    return await render_template(
+        "routing/softphone.html", agent=agent, phone=phone,
+        state=await _state(db(), state().telephony, agent),
+        dispositions=await dispositions.offered(db()),
+        statuses=[s for s in TicketStatus if s != TicketStatus.new],
+    )
 
 
 @bp.get("/agent/events")
@@ -65,7 +81,7 @@ async def agent_events() -> Response:
         async with transaction(app_state.sessionmaker) as session:
             agent = await agents.get_agent(session, agent_id=agent_id)
             assert agent is not None
-            return streams.frame("state", _state(agent))
+            return streams.frame("state", await _state(session, app_state.telephony, agent))
 
     async def frames() -> AsyncIterator[bytes]:
         async with app_state.bus.subscribe("routing.agent.") as events:

@@ -424,6 +424,21 @@ async def open_offers_of(session: AsyncSession, *, agent_id: int) -> list[Reserv
     return list(rows)
 
 
+async def wrapping_for(session: AsyncSession, *, agent_id: int) -> Reservation | None:
+    """The agent's finished offer whose task they are still wrapping up."""
+    return await session.scalar(
+        select(Reservation)
+        .join(Task, Task.id == Reservation.task_id)
+        .where(
+            Task.status == TaskStatus.wrapping,
+            Reservation.agent_id == agent_id,
+            Reservation.status == ReservationStatus.completed,
+        )
+        .order_by(Reservation.id.desc())
+        .limit(1)
+    )
+
+
 def _unanswered() -> tuple[Any, ...]:
     """Not with an agent yet: waiting or being offered, not on the way out, and (a callback
     between attempts) due."""

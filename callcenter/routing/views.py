@@ -16,8 +16,8 @@ from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role, User
 from callcenter.errors import APIError
-from callcenter.flows import offers
-from callcenter.http.context import after_commit, db, settings, state
+from callcenter.flows import offers, work
+from callcenter.http.context import after_commit, db, release, settings, state
 from callcenter.routing import agents, edits, queues, state_log
 from callcenter.routing.models import Activity, Agent
 from callcenter.routing.schemas import (
@@ -26,10 +26,15 @@ from callcenter.routing.schemas import (
     AgentOut,
     AgentPatch,
     HeartbeatOut,
+    HoldIn,
     LogQuery,
+    MyWorkOut,
     StateLogList,
     StateLogOut,
     VoiceTokenOut,
+    WrapUpIn,
+    WrapUpOut,
+    my_work,
 )
 from callcenter.telephony import tokens
 
@@ -144,6 +149,81 @@ async def heartbeat() -> HeartbeatOut:
     agent, _ = await _mine()
     await agents.heartbeat(db(), agent=agent)
     return HeartbeatOut.model_validate(agent, from_attributes=True)
+
+
+@bp.get("/me/work")
+@require_role(Role.agent)
+@validate_response(MyWorkOut, 200)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+async def read_my_work() -> MyWorkOut:
+    """The call ringing for the agent, being talked through or wrapped up: its caller and
+    customer, the ticket it lands on and the customer's last five other tickets."""
+    agent, _ = await _mine()
+    return my_work(await work.current(db(), state().telephony, agent=agent))
+
+
+@bp.put("/me/work/hold")
+@require_role(Role.agent)
+@validate_request(HoldIn)
+@validate_response(MyWorkOut, 200)
+@validate_response(api.ErrorOut, 400)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 409)
+@validate_response(api.ErrorOut, 502)
+async def hold_my_call(data: HoldIn) -> MyWorkOut:
+    """Put the caller on hold (they hear hold music) or take them off it. 409 when not
+    talking to a caller; 502 when Twilio refused."""
+    agent, _ = await _mine()
+    await release()
+    try:
+        return my_work(await work.hold(state().telephony, agent_id=agent.id, on=data.hold))
+    except work.WorkError as refused:
+        raise APIError(refused.status, refused.code, refused.message) from None
+
+
+@bp.post("/me/work/hangup")
+@require_role(Role.agent)
+@validate_response(MyWorkOut, 200)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 409)
+@validate_response(api.ErrorOut, 502)
+async def hang_up_my_call() -> MyWorkOut:
+    """End the agent's answered call through Twilio (the softphone hangs up its own leg
+    when it can; this is for a page that lost it). 409 when not on a call."""
+    agent, _ = await _mine()
+    await release()
+    try:
+        return my_work(await work.hang_up(state().telephony, agent_id=agent.id))
+    except work.WorkError as refused:
+        raise APIError(refused.status, refused.code, refused.message) from None
+
+
+@bp.post("/me/work/wrap-up")
+@require_role(Role.agent)
+@validate_request(WrapUpIn)
+@validate_response(WrapUpOut, 200)
+@validate_response(api.ErrorOut, 400)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 404)
+@validate_response(api.ErrorOut, 409)
+async def save_my_wrapup(data: WrapUpIn) -> WrapUpOut:
+    """Save a call's wrap-up onto its ticket: the notes and disposition as a note on the
+    timeline, the ticket's status changed. 404 for a call that was not the agent's."""
+    agent, user = await _mine()
+    try:
+        ticket = await work.save_wrapup(
+            db(), agent=agent, reservation_id=data.reservation_id, author_id=user.id,
+            wrapup=work.WrapUp(data.notes, data.disposition_id, data.ticket_status),
+        )
+    except work.WorkError as refused:
+        raise APIError(refused.status, refused.code, refused.message) from None
+    return WrapUpOut(
+        ticket_id=ticket.id, ticket_status=ticket.status.value, url=f"/tickets/{ticket.id}"
+    )
 
 
 @bp.post("/me/voice-token")

@@ -130,6 +130,34 @@ class TwilioGateway:
         except _TRANSPORT_ERRORS as error:
             raise _wrap(error, "calls.update") from error
 
+    async def conference_sid(self, *, name: str) -> str | None:
+        """The SID of the conference in progress named `name` (None when there is none):
+        a participant is changed through its conference's SID, not its name."""
+        try:
+            found = await self._rest().conferences.list_async(
+                friendly_name=name, status="in-progress", limit=1
+            )
+        except _TRANSPORT_ERRORS as error:
+            raise _wrap(error, "conferences.list") from error
+        return found[0].sid if found else None
+
+    async def update_participant(
+        self, *, conference_sid: str, call_sid: str, hold: bool | None = None,
+        muted: bool | None = None,
+    ) -> None:
+        """Hold or resume (Twilio plays its hold music), mute or unmute one participant."""
+        changes: dict[str, bool] = {}
+        if hold is not None:
+            changes["hold"] = hold
+        if muted is not None:
+            changes["muted"] = muted
+        try:
+            await self._rest().conferences(conference_sid).participants(call_sid).update_async(
+                **changes
+            )
+        except _TRANSPORT_ERRORS as error:
+            raise _wrap(error, "conferences.participants.update") from error
+
     async def fetch_status(self, *, call_sid: str) -> tuple[str, int | None]:
         """A call's status and duration as Twilio has them, for calls whose callback got lost."""
         try:

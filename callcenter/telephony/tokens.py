@@ -48,3 +48,27 @@ def voice_token(settings: Settings, *, identity: str) -> VoiceToken:
     ))
     expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl)
     return VoiceToken(token=token.to_jwt(), identity=identity, expires_at=expires_at)
+
+
+TWILIO_API = "https://api.twilio.com"
+# Where Twilio's Voice SDK connects from an agent's browser (signalling and its event
+# gateway), for the pages' Content-Security-Policy.
+TWILIO_VOICE_SOURCES = ("wss://*.twilio.com", "https://*.twilio.com")
+
+
+def emulator_phones(settings: Settings) -> str | None:
+    """The bundled emulator's phone WebSocket base (`ws://host:port/_emulator/phones`) when
+    the app talks to the emulator rather than Twilio, else None: the softphone page then
+    registers the emulator's browser phone instead of Twilio's Voice SDK `Device`."""
+    base = settings.twilio_api_base_url.rstrip("/")
+    if base == TWILIO_API:
+        return None
+    return "ws" + base.removeprefix("http") + "/_emulator/phones"
+
+
+def connect_sources(settings: Settings) -> tuple[str, ...]:
+    """What the softphone may connect to besides the app: the emulator, or Twilio."""
+    phones = emulator_phones(settings)
+    if phones is None:
+        return TWILIO_VOICE_SOURCES
+    return (phones.rsplit("/_emulator/", 1)[0],)

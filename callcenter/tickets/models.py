@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, Text
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from callcenter.db import Base, CreatedAtMixin, utcnow
@@ -70,6 +70,9 @@ class Ticket(CreatedAtMixin, Base):
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
     )
+
+    # A requester's tickets, latest first: the softphone's "last five tickets".
+    __table_args__ = (Index("ix_ticket_requester_updated", "requester_id", "updated_at"),)
 
 
 class TicketEvent(CreatedAtMixin, Base):

@@ -80,3 +80,68 @@ async def add_contact(
 
 
 _RANK = {priority: rank for rank, priority in enumerate(TicketPriority)}
+
+
+async def get_ticket(session: AsyncSession, *, ticket_id: int) -> Ticket | None:
+    return await session.get(Ticket, ticket_id)
+
+
+async def recent_for(
+    session: AsyncSession, *, customer_id: int, besides: int | None = None, limit: int = 5
+) -> list[Ticket]:
+    """The customer's latest tickets by last update, whatever their status or channel,
+    without `besides` (the one in front of the agent): the "last five tickets"."""
+    query = select(Ticket).where(Ticket.requester_id == customer_id)
+    if besides is not None:
+        query = query.where(Ticket.id != besides)
+    query = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
+    return list(await session.scalars(query))
+
+
+async def timeline(session: AsyncSession, *, ticket_id: int) -> list[TicketEvent]:
+    return list(await session.scalars(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+    ))
+
+
+def add_note(
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    author_id: int,
+    body: str,
+    call_id: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """An agent's internal note on the ticket's timeline (a call's wrap-up notes and
+    disposition among them). `call_id` is not set: a call's own entry holds that link."""
+    now = utcnow()
+    event = TicketEvent(
+        ticket_id=ticket.id, kind=TicketEventKind.note, author_id=author_id, body=body,
+        data={**(data or {}), **({"call_id": call_id} if call_id is not None else {})},
+        created_at=now,
+    )
+    session.add(event)
+    ticket.updated_at = now
+    return event
+
+
+def set_status(
+    session: AsyncSession, ticket: Ticket, status: TicketStatus, *, author_id: int
+) -> TicketEvent | None:
+    """Change the ticket's status with a field change on its timeline (who, from, to);
+    None when it already has that status."""
+    if ticket.status == status:
+        return None
+    now = utcnow()
+    event = TicketEvent(
+        ticket_id=ticket.id, kind=TicketEventKind.field_change, author_id=author_id,
+        body=f"Status changed from {ticket.status.value} to {status.value}.",
+        data={"field": "status", "from": ticket.status.value, "to": status.value},
+        created_at=now,
+    )
+    session.add(event)
+    ticket.status = status
+    ticket.updated_at = now
+    ticket.solved_at = now if status in (TicketStatus.solved, TicketStatus.closed) else None
+    return event

@@ -26,13 +26,17 @@ from callcenter.tickets.models import TicketEvent
 from twilio_emulator import AgentPhone, Emulator, EmulatorClient
 
 SUPPORT_NUMBER = "+15005550006"
+# The API Key the app signs softphone tokens with (and calls the REST API with), as a
+# deployment has one.
+API_KEY_SID, API_KEY_SECRET = "SK" + "e2" * 16, "an-api-key-secret-of-32-bytes-or-more"
 
 
 @pytest.fixture
 async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
     """The emulator, on the virtual clock unless the test module sets EMULATOR_CLOCK."""
     clock = getattr(request.module, "EMULATOR_CLOCK", "virtual")
-    emu = Emulator(account_sid=TWILIO_ACCOUNT_SID, auth_token=TWILIO_AUTH_TOKEN, clock=clock)
+    emu = Emulator(account_sid=TWILIO_ACCOUNT_SID, auth_token=TWILIO_AUTH_TOKEN, clock=clock,
+                   api_keys={API_KEY_SID: API_KEY_SECRET})
     emu.base_url = await emu.start()  # type: ignore[attr-defined]
     try:
         yield emu
@@ -43,8 +47,11 @@ async def emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any], emulator: Emulator) -> dict[str, Any]:
     """What the test asks for (`@pytest.mark.settings(...)`), with Twilio's API pointed at
-    the emulator."""
-    return {**settings_overrides, "twilio_api_base_url": emulator.base_url}  # type: ignore[attr-defined]
+    the emulator and an API Key of its account."""
+    return {
+        "twilio_api_key_sid": API_KEY_SID, "twilio_api_key_secret": API_KEY_SECRET,
+        **settings_overrides, "twilio_api_base_url": emulator.base_url,  # type: ignore[attr-defined]
+    }
 
 
 @dataclass

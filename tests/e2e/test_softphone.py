@@ -1,0 +1,273 @@
+"""The agent's softphone in a real browser (Debian's chromium through Playwright), taking
+calls that come through the Twilio emulator: the page registers the emulator's browser
+phone with an Access Token the app minted, as it registers Twilio's Voice SDK in
+production, and everything the agent does is checked where it lands (the emulator's
+conference, the ticket, routing).
+
+The emulator runs on the wall clock here: a person is answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from builders import DEFAULT_PASSWORD, make_user
+from playwright.async_api import Page, expect
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from web import test_browser
+
+from callcenter.customers import service as customers
+from callcenter.routing import agents as routing
+from callcenter.routing import dispositions
+from callcenter.routing import queues as routing_queues
+from callcenter.routing.models import Activity, Agent, Reservation, ReservationStatus
+from callcenter.telephony.models import Call
+from callcenter.tickets.models import (
+    Channel,
+    Ticket,
+    TicketEvent,
+    TicketEventKind,
+    TicketStatus,
+)
+from twilio_emulator import Emulator
+from twilio_emulator.conferences import Participant
+
+from .conftest import Centre
+
+browser = test_browser.browser
+page = test_browser.page
+
+pytestmark = pytest.mark.backends("sqlite")  # the page adds nothing per backend
+SHOTS = Path("/tmp/shots")
+EMULATOR_CLOCK = "wall"  # read by the e2e conftest's emulator
+CALLER = "+14155550123"
+# A caller who says what is wrong once the agent is with them, then stays on the line.
+CALLER_SCRIPT = [
+    {"press": "2"}, {"until": "conference"}, {"wait": 1}, {"say": "my order has not arrived"},
+    {"wait": 300},
+]
+
+
+@pytest.fixture(autouse=True)
+def shots() -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+
+async def _history(db: AsyncSession) -> Ticket:
+    """A returning customer: six old tickets on several channels and one open ticket."""
+    customer = await customers.find_or_create_by_phone(db, phone=CALLER)
+    customer.name = "Dana Shopkeeper"
+    now = dt.datetime.now(dt.UTC)
+    channels = [Channel.email, Channel.phone, Channel.chat, Channel.sms, Channel.email,
+                Channel.phone]
+    for age, channel in enumerate(channels, start=2):
+        db.add(Ticket(
+            subject=f"Earlier ticket {8 - age}", status=TicketStatus.solved, channel=channel,
+            requester_id=customer.id, updated_at=now - dt.timedelta(days=age),
+            created_at=now - dt.timedelta(days=age),
+        ))
+    open_ticket = Ticket(
+        subject="Where is my order?", status=TicketStatus.open, channel=Channel.email,
+        requester_id=customer.id, updated_at=now - dt.timedelta(hours=1),
+    )
+    db.add(open_ticket)
+    await dispositions.add(db, name="Resolved")
+    await dispositions.add(db, name="Refund issued")
+    await db.commit()
+    return open_ticket
+
+
+async def _sign_in_agent(page: Page, centre: Centre, *, name: str = "Ada Lovelace") -> Agent:
+    """An agent on their softphone page, available; the support queue gives a minute of
+    wrap-up after each call."""
+    support = await routing_queues.queue_named(centre.db, name="support")
+    assert support is not None
+    await routing_queues.update_queue(centre.db, queue=support, wrapup_seconds=60)
+    user = await make_user(centre.db, name=name)
+    agent = await routing.agent_for_user(centre.db, user=user)
+    await centre.db.commit()
+    await centre.db.refresh(agent)
+    await page.goto(centre.app_url + "/login?next=/agent")
+    await test_browser.sign_in(page, user.email, DEFAULT_PASSWORD)
+    await expect(page.get_by_role("heading", name="Softphone", level=1)).to_be_visible()
+    await expect(page.get_by_role("status").first).to_contain_text("Phone ready")
+    form = page.get_by_role("form", name="Your activity")
+    await form.get_by_label("Activity").select_option("Available")
+    await form.get_by_role("button", name="Set activity").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Available")
+    return agent
+
+
+async def _until(check: Callable[[], bool], failure: str, *, within: float = 5) -> None:
+    for _ in range(int(within / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(failure)
+
+
+def _participant(emulator: Emulator, call_sid: str, room_of: str) -> Participant:
+    """A call's place in the conference named after the caller's call (`room_of`)."""
+    conference = emulator.engine.conferences.active(f"call-{room_of}")
+    assert conference is not None, "the call's conference is not in progress"
+    return conference.participants[call_sid]
+
+
+async def test_an_agent_takes_a_call_from_ringing_to_wrap_up(
+    page: Page, centre: Centre, emulator: Emulator
+) -> None:
+    open_ticket = await _history(centre.db)
+    agent = await _sign_in_agent(page, centre)
+
+    caller_sid = await centre.dial(CALLER_SCRIPT, from_=CALLER)
+    work = page.get_by_role("region", name="Incoming call")
+    await expect(work).to_be_visible(timeout=20_000)
+    await expect(work).to_contain_text(CALLER)
+    await expect(work).to_contain_text("Dana Shopkeeper")
+    await expect(work.get_by_role("link", name=re.compile("Where is my order"))).to_have_attribute(
+        "href", f"/tickets/{open_ticket.id}"
+    )
+    last_five = work.get_by_role("table")
+    await expect(last_five.get_by_role("row")).to_have_count(6)  # a header and five tickets
+    for number in (2, 3, 4, 5, 6):
+        await expect(last_five).to_contain_text(f"Earlier ticket {number}")
+    await expect(last_five).not_to_contain_text("Earlier ticket 1")
+    await expect(last_five).to_contain_text("chat")
+    await expect(work).to_contain_text(re.compile(r"Rings for \d+ s more"))
+    assert await page.evaluate("window.softphone.ringing") is True
+    await page.screenshot(path=str(SHOTS / "softphone-ringing.png"), full_page=True)
+
+    await page.keyboard.press("Alt+A")  # the shortcut for Accept
+    talking = page.get_by_role("region", name="On a call")
+    await expect(talking).to_be_visible(timeout=10_000)
+    await expect(talking).to_contain_text(re.compile(r"Talking \d+:\d\d"))
+    assert await page.evaluate("window.softphone.ringing") is False
+    await centre.db.commit()
+    reservation = await centre.db.scalar(
+        select(Reservation).where(Reservation.agent_id == agent.id)
+    )
+    assert reservation is not None and reservation.agent_call_sid is not None
+    leg = reservation.agent_call_sid
+
+    # The agent hears the caller: their speech reaches the page as audio it plays.
+    heard = await page.wait_for_function(
+        "() => (window.phoneHeard || []).find((h) => h.text.includes('order'))", timeout=20_000
+    )
+    assert (await heard.json_value())["bytes"] > 1000
+
+    await talking.get_by_role("button", name="Mute").click()
+    await expect(talking.get_by_role("button", name="Unmute")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    assert _participant(emulator, leg, caller_sid).muted is True
+    await talking.get_by_role("button", name="Unmute").click()
+    await expect(talking.get_by_role("button", name="Mute")).to_be_visible()
+    assert _participant(emulator, leg, caller_sid).muted is False
+
+    await talking.get_by_role("button", name="Hold").click()
+    held = page.get_by_role("region", name="On hold")
+    await expect(held).to_contain_text(re.compile(r"On hold \d+:\d\d"))
+    assert _participant(emulator, caller_sid, caller_sid).hold is True
+    await page.wait_for_timeout(300)
+    caller = emulator.engine.calls[caller_sid]
+    assert any(heard.get("verb") == "Play" for heard in caller.heard), "no hold music"
+    await held.get_by_role("button", name="Resume").click()
+    await expect(page.get_by_role("region", name="On a call")).to_be_visible()
+    assert _participant(emulator, caller_sid, caller_sid).hold is False
+
+    await talking.get_by_role("group", name="Keypad").get_by_role(
+        "button", name="Keypad 5"
+    ).click()
+    await _until(lambda: any(
+        step["event"] == "press" and step.get("digits") == "5"
+        for step in emulator.engine.calls[leg].trace
+    ), "the keypad's 5 never reached the call")
+    await page.screenshot(path=str(SHOTS / "softphone-on-call.png"), full_page=True)
+
+    await page.keyboard.press("Alt+H")  # the shortcut for Hang up
+    wrap = page.get_by_role("region", name="Wrap-up")
+    await expect(wrap).to_be_visible(timeout=10_000)
+    form = wrap.get_by_role("form", name="Wrap-up")
+    await form.get_by_label("Notes").fill("Parcel lost in transit; reshipped today.")
+    await form.get_by_label("Disposition").select_option("Resolved")
+    await form.get_by_label("Ticket status").select_option("Solved")
+    await form.get_by_role("button", name="Save").click()
+    await expect(form.get_by_role("status")).to_contain_text(
+        f"Saved to ticket #{open_ticket.id} (solved)", timeout=10_000
+    )
+    await page.screenshot(path=str(SHOTS / "softphone-wrap-up.png"), full_page=True)
+
+    # The ticket shows them: the call, the notes with the disposition, the status change.
+    ticket_page = await page.context.new_page()
+    await ticket_page.goto(f"{centre.app_url}/tickets/{open_ticket.id}")
+    timeline = ticket_page.get_by_role("list", name="Timeline")
+    await expect(timeline).to_contain_text("Parcel lost in transit; reshipped today.")
+    await expect(timeline).to_contain_text("Disposition: Resolved")
+    await expect(timeline).to_contain_text("Status changed from open to solved.")
+    await expect(timeline).to_contain_text("Call")
+    await ticket_page.close()
+    call = await centre.db.scalar(
+        select(Call).where(Call.sid == caller_sid).execution_options(populate_existing=True)
+    )
+    assert call is not None and call.disposition == "Resolved"
+
+    await page.get_by_role("button", name="End wrap-up").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Available")
+    await expect(page.get_by_role("region", name="Wrap-up")).to_be_hidden()
+    stored = await centre.agent(agent.id)
+    assert stored.activity == Activity.available and stored.routing_state.value == "idle"
+
+
+async def test_a_rejected_call_goes_to_the_next_agent(
+    page: Page, centre: Centre
+) -> None:
+    agent_id = (await _sign_in_agent(page, centre)).id
+    # The person has been free longest, so the call rings them first; a bot is next.
+    await centre.db.execute(
+        update(Agent).where(Agent.id == agent_id).values(
+            idle_since=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        )
+    )
+    await centre.db.commit()
+    bot_id = (await centre.add_agent(mode="accept", answer_delay=0.5, talk_seconds=1.0)).id
+    caller_sid = await centre.dial([{"press": "2"}, {"wait": 30}], from_=CALLER)
+    work = page.get_by_role("region", name="Incoming call")
+    await expect(work).to_be_visible(timeout=20_000)
+    await work.get_by_role("button", name="Reject").click()
+    await expect(work).to_be_hidden(timeout=10_000)
+    call = await centre.settled(caller_sid, within=40)
+    task, _queue = await centre.task(call)
+    offers = await centre.reservations(task.id)
+    assert [(r.agent_id, r.status) for r in offers] == [
+        (agent_id, ReservationStatus.rejected), (bot_id, ReservationStatus.completed),
+    ]
+
+
+async def test_a_reloaded_page_is_still_on_its_call_and_can_hang_up(
+    page: Page, centre: Centre
+) -> None:
+    agent_id = (await _sign_in_agent(page, centre)).id
+    caller_sid = await centre.dial([{"press": "2"}, {"wait": 300}], from_=CALLER)
+    await expect(page.get_by_role("region", name="Incoming call")).to_be_visible(timeout=20_000)
+    await page.get_by_role("button", name="Accept").click()
+    await expect(page.get_by_role("region", name="On a call")).to_be_visible(timeout=10_000)
+
+    await page.reload()
+    talking = page.get_by_role("region", name="On a call")
+    await expect(talking).to_be_visible()
+    await expect(talking).to_contain_text(CALLER)
+    await expect(page.get_by_role("status").first).to_contain_text("Phone ready")
+    await talking.get_by_role("button", name="Hang up").click()
+    await expect(page.get_by_role("region", name="Wrap-up")).to_be_visible(timeout=10_000)
+    call = await centre.settled(caller_sid, within=20)
+    assert call.talk_seconds is not None
+    stored = await centre.agent(agent_id)
+    assert stored.routing_state.value == "wrap-up"
+    events = await centre.db.scalars(select(TicketEvent).where(TicketEvent.call_id == call.id))
+    assert [event.kind for event in events] == [TicketEventKind.call]
