@@ -89,3 +89,27 @@ async def test_an_agent_ends_wrap_up_early(
     await db_session.rollback()
     stored = await db_session.get(Agent, agent.id, populate_existing=True)
     assert stored is not None and stored.routing_state == RoutingState.idle
+
+
+@pytest.mark.settings(
+    twilio_api_key_sid="SK" + "ab" * 16, twilio_api_key_secret="a-secret-of-32-bytes-or-more-here",
+    twilio_api_base_url="https://api.twilio.com",
+)
+async def test_against_twilio_the_page_loads_the_bundled_voice_sdk(
+    page: Page, live_server: str, db_session: AsyncSession
+) -> None:
+    """Pointed at Twilio (the default API base URL), the page's phone is the Voice SDK the
+    app serves itself, bundled from npm; this machine cannot reach Twilio, so it says so."""
+    user = await make_user(db_session)
+    await db_session.commit()
+    loaded: list[str] = []
+    page.on("response", lambda answer: loaded.append(answer.url))
+    await _open(page, live_server, user.email)
+    assert await page.evaluate(
+        "import('/vendor/twilio-voice/twilio-voice.js').then((sdk) => typeof sdk.Device)"
+    ) == "function"
+    await page.wait_for_function("() => window.softphone.device !== null", timeout=10_000)
+    assert f"{live_server}/vendor/twilio-voice/twilio-voice.js" in loaded
+    assert not [url for url in loaded if "phone/emulator.js" in url]
+    policy = (await page.request.get(live_server + "/agent")).headers["content-security-policy"]
+    assert "wss://*.twilio.com" in policy
