@@ -140,7 +140,7 @@ async def _dispatch_pass(tel: Telephony) -> int:
             if reserved.drained:
                 drained.add(waiting.queue_id)
             # Ring-all rings every phone at once, so no colleague starts seconds behind.
-            for rang in await asyncio.gather(*(_ring(tel, ring) for ring in reserved.rings)):
+            for rang in await asyncio.gather(*(ring(tel, offer) for offer in reserved.rings)):
                 made += 1
                 if not rang:
                     tel.dispatch_again = True  # that agent is excluded now: look once more
@@ -195,7 +195,7 @@ async def _reserve(session: AsyncSession, tel: Telephony, *, task_id: int) -> Re
     return Reserved(rings)
 
 
-async def _ring(tel: Telephony, ring: Ring) -> bool:
+async def ring(tel: Telephony, ring: Ring) -> bool:
     """Ring the agent's softphone. False when that failed (the offer is closed as failed).
     An offer withdrawn since it was made (the caller left, a colleague answered) is not
     rung at all, so a phone never rings for a call that is gone."""
@@ -269,6 +269,7 @@ async def _end_offer(
         session, task_id=task.id
     ):
         tasks.set_status(task, TaskStatus.pending)
+    await _tell_transferrer(session, task)
     sid = reservation.agent_call_sid
     return Hangup(sid, ringing=True) if sid and status != ReservationStatus.canceled else None
 
@@ -390,10 +391,12 @@ def _room(call: Call) -> str:
     return f"call-{call.sid}"
 
 
-def _conference(room: str) -> VoiceResponse:
+def _conference(room: str, *, end_on_exit: bool = True) -> VoiceResponse:
     response = VoiceResponse()
     dial = Dial()
-    dial.conference(room, start_conference_on_enter=True, end_conference_on_exit=True, beep=False)
+    dial.conference(
+        room, start_conference_on_enter=True, end_conference_on_exit=end_on_exit, beep=False
+    )
     response.append(dial)
     return response
 
@@ -432,6 +435,10 @@ async def agent_answered(tel: Telephony, *, reservation_id: int) -> VoiceRespons
                 "A colleague has taken this call." if taken
                 else "Sorry, the caller has already hung up.",
             )
+        room = (task.attributes or {}).get("conference")
+        if room and call is not None and not call.status.is_final:
+            # A transferred call: the caller already waits in its conference, on hold.
+            return await _transfer_answered(session, tel, locked, room)
         if (
             call is None
             or call.status.is_final
@@ -465,6 +472,45 @@ async def agent_answered(tel: Telephony, *, reservation_id: int) -> VoiceRespons
             return _not_yours(tel, "Sorry, the caller has already hung up.")
         return _not_yours(tel, "Sorry, the call could not be connected. It goes to the next agent.")
     return _conference(room)
+
+
+async def _transfer_answered(
+    session: AsyncSession, tel: Telephony, locked: Locked, room: str
+) -> VoiceResponse:
+    """The agent a call was transferred to picked up: into the caller's conference, which
+    they do not end by leaving (a colleague may still be there); a cold transfer takes the
+    caller off hold now, a consultation leaves them on hold until it is completed."""
+    reservation, task, call = locked.reservation, locked.task, locked.call
+    assert call is not None
+    await _rescind_others(session, tel, locked)
+    tasks.accept(reservation, task)
+    await agents.answered(session, agent_id=reservation.agent_id, task_id=task.id)
+    agent = await agents.get_agent(session, agent_id=reservation.agent_id)
+    assert agent is not None
+    calls.mark_connected(call, agent_user_id=agent.user_id)
+    if not (task.attributes or {}).get("consult"):
+        unit_of_work.after_commit(session, set_caller_hold, tel, call.sid, False)
+    await _tell_transferrer(session, task)
+    log.info("routing.transfer.answered", extra={"reservation_id": reservation.id})
+    return _conference(room, end_on_exit=False)
+
+
+async def _tell_transferrer(session: AsyncSession, task: Task) -> None:
+    """A transfer's offer was answered or ended: the agent who made it (still on the call,
+    consulting) sees it on their page."""
+    origin = (task.attributes or {}).get("transferred_from")
+    reservation = await tasks.get_reservation(session, reservation_id=origin) if origin else None
+    if reservation is not None and reservation.status == ReservationStatus.accepted:
+        agents.work_changed(session, agent_id=reservation.agent_id)
+
+
+async def set_caller_hold(tel: Telephony, caller_sid: str, hold: bool) -> None:
+    """Put the caller in their conference on hold or take them off it (Twilio's hold
+    music plays meanwhile)."""
+    conference = await tel.gateway.conference_sid(name=f"call-{caller_sid}")
+    if conference is None:
+        raise GatewayError("the call's conference has ended")
+    await tel.gateway.update_participant(conference_sid=conference, call_sid=caller_sid, hold=hold)
 
 
 async def _unconnected(session: AsyncSession, locked: Locked, *, reason: str) -> None:
@@ -583,7 +629,8 @@ async def _call_over(
     """The agent's side of an answered call ended: the agent into wrap-up (the queue's
     wrap-up time), the task wrapping until then, the call onto its ticket, and the
     caller's leg ended if it goes on (a caller who reached the conference after the agent
-    left would wait there alone).
+    left would wait there alone), unless the call is still someone's: a colleague it was
+    transferred to is on it, or the transfer still waits for an agent.
 
     An agent who left before the caller was taken out of the queue (their answer was cut
     short: a deadline, an instance that died, a hang-up at once) never talked to them: the
@@ -612,8 +659,17 @@ async def _call_over(
     if voice and call is not None:
         await session.flush()
         await landing.land_on_ticket(session, call=call)
+        colleague = await tasks.another_agent_on(
+            session, call_id=call.id, besides=reservation.id
+        )
+        held = reservation.held_at is not None
+        tasks.set_hold(reservation, on=False)
         if not call.status.is_final:
-            caller_leg = Hangup(call.sid, ringing=False)
+            if colleague and held:
+                # They left a consultation with the caller on hold: the colleague has them.
+                unit_of_work.after_commit(session, set_caller_hold, tel, call.sid, False)
+            elif not colleague and not await tasks.waiting_for_agent(session, call_id=call.id):
+                caller_leg = Hangup(call.sid, ringing=False)
     if until is None:
         return LegOutcome(dispatch=True, hangup=caller_leg)
     if tel.jobs is not None:

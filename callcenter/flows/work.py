@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter import events
+from callcenter.accounts import service as accounts
 from callcenter.customers import phones
 from callcenter.customers import service as customers
-from callcenter.db import transaction, utcnow
-from callcenter.flows import Telephony, landing
-from callcenter.routing import dispositions, queues, tasks
+from callcenter.db import transaction
+from callcenter.flows import Telephony, landing, offers
+from callcenter.routing import agents, dispositions, queues, tasks
 from callcenter.routing.models import Agent, Reservation, ReservationStatus, Task, TaskChannel
 from callcenter.telephony import service as calls
 from callcenter.telephony.gateway import GatewayError
@@ -79,6 +79,9 @@ class Work:
     answered_at: dt.datetime | None = None
     held_since: dt.datetime | None = None
     disposition: str | None = None
+    # A warm transfer under way: the colleague consulted, and whether they have answered.
+    consulting: str | None = None
+    consult_answered: bool = False
 
 
 async def current(session: AsyncSession, tel: Telephony, *, agent: Agent) -> Work | None:
@@ -114,10 +117,17 @@ async def _describe(
         stage = "talking"
     else:
         stage = "wrap-up"
+    consulting, consult_answered = (
+        await _consultation(session, task) if stage == "talking" else (None, False)
+    )
     return Work(
         reservation_id=reservation.id,
         stage=stage,
-        kind="callback" if task.channel == TaskChannel.callback else "inbound",
+        kind=(
+            "callback" if task.channel == TaskChannel.callback
+            else "transfer" if (task.attributes or {}).get("transferred_from")
+            else "inbound"
+        ),
         number=number,
         withheld=phones.to_e164(number) is None,
         queue=queue.name if queue else None,
@@ -131,9 +141,30 @@ async def _describe(
             if stage == "ringing" else None
         ),
         answered_at=reservation.answered_at,
-        held_since=reservation.held_at,
+        held_since=reservation.held_at if stage == "talking" else None,
         disposition=call.disposition if call else None,
+        consulting=consulting,
+        consult_answered=consult_answered,
     )
+
+
+async def _consultation(session: AsyncSession, task: Task) -> tuple[str | None, bool]:
+    """Whom the agent is consulting about this call (a warm transfer), and whether they
+    answered; (None, False) when nobody."""
+    moved_id = (task.attributes or {}).get("transfer_task")
+    moved = await tasks.get_task(session, task_id=moved_id) if moved_id else None
+    if moved is None or not moved.status.is_open:
+        return None, False
+    attributes = moved.attributes or {}
+    if not attributes.get("consult") or attributes.get("consult_canceled"):
+        return None, False
+    offered = await tasks.open_reservations(session, task_id=moved.id)
+    if not offered:
+        return None, False
+    colleague = await session.get(Agent, offered[0].agent_id)
+    user = await accounts.get(session, user_id=colleague.user_id) if colleague else None
+    name = (user.name or user.email) if user else "a colleague"
+    return name, offered[0].status == ReservationStatus.accepted
 
 
 async def _ticket_of(session: AsyncSession, call: Call | None) -> Ticket | None:
@@ -149,9 +180,9 @@ async def _ticket_of(session: AsyncSession, call: Call | None) -> Ticket | None:
     return await tickets.find_open_ticket(session, customer_id=call.customer_id)
 
 
-def _changed(session: AsyncSession, agent: Agent) -> None:
+def changed(session: AsyncSession, agent_id: int) -> None:
     """The agent's page re-reads their work (it hears `routing.agent.*` for them)."""
-    events.record(session, "routing.agent.work_changed", agent_id=agent.id)
+    agents.work_changed(session, agent_id=agent_id)
 
 
 # --- hold ----------------------------------------------------------------------------------
@@ -165,24 +196,20 @@ async def hold(tel: Telephony, *, agent_id: int, on: bool) -> Work | None:
     their participant there. The store says "on hold" first; if Twilio refuses, that is
     undone and the agent told why."""
     async with transaction(tel.sessionmaker) as session:
-        reservation, call = await _talking(session, agent_id=agent_id)
+        reservation, call = await talking(session, agent_id=agent_id)
         if (reservation.held_at is not None) == on:
             return await current(session, tel, agent=await _agent(session, agent_id))
-        _set_hold(reservation, on=on)
-        room, caller = f"call-{call.sid}", call.sid
-        agent = await _agent(session, agent_id)
-        _changed(session, agent)
+        tasks.set_hold(reservation, on=on)
+        caller = call.sid
+        changed(session, agent_id)
     try:
-        conference = await tel.gateway.conference_sid(name=room)
-        if conference is None:
-            raise GatewayError("the call's conference has ended")
-        await tel.gateway.update_participant(conference_sid=conference, call_sid=caller, hold=on)
+        await offers.set_caller_hold(tel, caller, on)
     except GatewayError as error:
         async with transaction(tel.sessionmaker) as session:
             reservation = await tasks.get_reservation(session, reservation_id=reservation.id)
             if reservation is not None:
-                _set_hold(reservation, on=not on)
-                _changed(session, await _agent(session, agent_id))
+                tasks.set_hold(reservation, on=not on)
+                changed(session, agent_id)
         raise WorkError(502, "twilio_failed", f"Twilio did not change the hold: {error}") from None
     return await read(tel, agent_id=agent_id)
 
@@ -194,22 +221,13 @@ async def read(tel: Telephony, *, agent_id: int) -> Work | None:
         return await current(session, tel, agent=await _agent(session, agent_id))
 
 
-def _set_hold(reservation: Reservation, *, on: bool) -> None:
-    now = utcnow()
-    if on:
-        reservation.held_at = now
-    elif reservation.held_at is not None:
-        reservation.hold_seconds += max(0, round((now - reservation.held_at).total_seconds()))
-        reservation.held_at = None
-
-
 async def _agent(session: AsyncSession, agent_id: int) -> Agent:
     agent = await session.get(Agent, agent_id)
     assert agent is not None
     return agent
 
 
-async def _talking(session: AsyncSession, *, agent_id: int) -> tuple[Reservation, Call]:
+async def talking(session: AsyncSession, *, agent_id: int) -> tuple[Reservation, Call]:
     """The agent's answered call whose caller is with them (locked), or a 409."""
     for reservation in await tasks.open_offers_of(session, agent_id=agent_id):
         if reservation.status != ReservationStatus.accepted:
@@ -289,7 +307,7 @@ async def save_wrapup(
     if wrapup.ticket_status is not None:
         tickets.set_status(session, ticket, wrapup.ticket_status, author_id=author_id)
     await session.flush()
-    _changed(session, agent)
+    changed(session, agent.id)
     log.info("routing.wrapup.saved", extra={"reservation_id": reservation.id,
                                             "ticket_id": ticket.id})
     return ticket

@@ -348,3 +348,9 @@ async def go_offline(session: AsyncSession, *, agent_id: int, reason: str) -> bo
     _log(session, agent_id=agent_id, kind="activity", state=Activity.offline.value,
          reason=reason, at=now)
     return True
+
+
+def work_changed(session: AsyncSession, *, agent_id: int) -> None:
+    """What the agent works on changed without their routing state changing (a hold, a
+    wrap-up saved, a colleague answering a consultation): their page reads it again."""
+    events.record(session, "routing.agent.work_changed", agent_id=agent_id)

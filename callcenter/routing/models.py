@@ -167,6 +167,15 @@ class Agent(CreatedAtMixin, Base):
     calls_today: Mapped[int] = mapped_column(default=0)
     talk_seconds_today: Mapped[int] = mapped_column(default=0)
 
+    def is_free(self, now: dt.datetime) -> bool:
+        """`free_now` for this one agent, as loaded."""
+        if self.activity != Activity.available:
+            return False
+        if self.routing_state == RoutingState.idle:
+            return True
+        over = self.wrapup_until is not None and self.wrapup_until <= now
+        return self.routing_state == RoutingState.wrap_up and over
+
     # The routing decision walks one of these in the queue's strategy's order, free agents
     # only (decisions.py): idle agents by idle time, by today's calls or talk time, and
     # agents whose wrap-up is over by when it ended.

@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -177,7 +178,7 @@ class WorkOut(BaseModel):
 
     reservation_id: int
     stage: Literal["ringing", "talking", "wrap-up"]
-    kind: Literal["inbound", "callback"]
+    kind: Literal["inbound", "callback", "transfer"]
     number: str
     withheld: bool
     queue: str | None
@@ -190,6 +191,8 @@ class WorkOut(BaseModel):
     answered_at: dt.datetime | None
     held_since: dt.datetime | None
     disposition: str | None
+    consulting: str | None
+    consult_answered: bool
 
 
 class MyWorkOut(BaseModel):
@@ -201,6 +204,57 @@ class MyWorkOut(BaseModel):
 def my_work(found: Any) -> MyWorkOut:
     """`flows.work.current`'s answer (a `Work` or None) as the API gives it."""
     return MyWorkOut(work=WorkOut.model_validate(found, from_attributes=True) if found else None)
+
+
+def _one_target_schema(schema: dict[str, Any]) -> None:
+    """The document says what the validator does: exactly one target, an id, not null;
+    a warm transfer goes to an agent."""
+    for name in ("agent_id", "queue_id"):
+        schema["properties"][name] = {
+            "type": "integer", "minimum": 1, "maximum": 2_147_483_647, "title": name
+        }
+    schema["oneOf"] = [
+        {"required": ["agent_id"], "not": {"required": ["queue_id"]}},
+        {
+            "required": ["queue_id"], "not": {"required": ["agent_id"]},
+            "properties": {"warm": {"enum": [False]}},
+        },
+    ]
+
+
+class TransferIn(Strict):
+    """Where the call goes: one of `agent_id` (a colleague, who must be free) or
+    `queue_id` (back into a queue's line). `warm`: consult the colleague first."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_target_schema)
+
+    agent_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    queue_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    warm: bool = False
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TransferIn:
+        if (self.agent_id is None) == (self.queue_id is None):
+            raise PydanticCustomError("one_target", "give exactly one of agent_id and queue_id")
+        return self
+
+
+class TransferAgentOut(BaseModel):
+    id: int
+    name: str
+    free: bool
+
+
+class TransferQueueOut(BaseModel):
+    id: int
+    name: str
+
+
+class TransferTargetsOut(BaseModel):
+    """Whom the agent can transfer to: colleagues (free ones can take it now) and queues."""
+
+    agents: list[TransferAgentOut]
+    queues: list[TransferQueueOut]
 
 
 class HoldIn(Strict):

@@ -76,8 +76,13 @@ async def get_task(session: AsyncSession, *, task_id: int, lock: bool = False) -
 
 
 async def voice_task(session: AsyncSession, *, call_id: int, lock: bool = False) -> Task | None:
-    """The task that routes a caller's call (one per call)."""
-    query = select(Task).where(Task.call_id == call_id, Task.channel == TaskChannel.voice)
+    """The task that routes a caller's call now: its latest (a transfer makes another)."""
+    query = (
+        select(Task)
+        .where(Task.call_id == call_id, Task.channel == TaskChannel.voice)
+        .order_by(Task.id.desc())
+        .limit(1)
+    )
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     return await session.scalar(query)
@@ -327,6 +332,16 @@ def accept(reservation: Reservation, task: Task) -> None:
         _reservation_event(session, "routing.reservation.accepted", reservation)  # type: ignore[arg-type]
 
 
+def set_hold(reservation: Reservation, *, on: bool) -> None:
+    """The agent put their caller on hold, or took them off it (the seconds held add up)."""
+    now = utcnow()
+    if on:
+        reservation.held_at = reservation.held_at or now
+    elif reservation.held_at is not None:
+        reservation.hold_seconds += max(0, round((now - reservation.held_at).total_seconds()))
+        reservation.held_at = None
+
+
 def close(reservation: Reservation, *, status: ReservationStatus) -> None:
     reservation.status = status
     reservation.ended_at = utcnow()
@@ -422,6 +437,34 @@ async def open_offers_of(session: AsyncSession, *, agent_id: int) -> list[Reserv
         )
     )
     return list(rows)
+
+
+async def another_agent_on(session: AsyncSession, *, call_id: int, besides: int) -> bool:
+    """Whether another agent than reservation `besides`'s has the call now (it was
+    transferred to them, or they are consulted about it)."""
+    return bool(await session.scalar(select(
+        select(Reservation.id)
+        .join(Task, Task.id == Reservation.task_id)
+        .where(
+            Task.call_id == call_id,
+            Reservation.id != besides,
+            Reservation.status == ReservationStatus.accepted,
+        )
+        .exists()
+    )))
+
+
+async def waiting_for_agent(session: AsyncSession, *, call_id: int) -> bool:
+    """Whether a voice task of the call waits for an agent (a transfer being offered)."""
+    return bool(await session.scalar(select(
+        select(Task.id)
+        .where(
+            Task.call_id == call_id,
+            Task.channel == TaskChannel.voice,
+            Task.status.in_((TaskStatus.pending, TaskStatus.reserved)),
+        )
+        .exists()
+    )))
 
 
 async def wrapping_for(session: AsyncSession, *, agent_id: int) -> Reservation | None:

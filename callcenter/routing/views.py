@@ -3,6 +3,9 @@ softphone page known to be alive; supervisors see everyone, edit skills and read
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from quart import Blueprint
 from quart_schema import (
     tag_blueprint,
@@ -15,8 +18,9 @@ from callcenter import api
 from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role, User
+from callcenter.db import utcnow
 from callcenter.errors import APIError
-from callcenter.flows import offers, work
+from callcenter.flows import offers, transfers, work
 from callcenter.http.context import after_commit, db, release, settings, state
 from callcenter.routing import agents, edits, queues, state_log
 from callcenter.routing.models import Activity, Agent
@@ -31,6 +35,10 @@ from callcenter.routing.schemas import (
     MyWorkOut,
     StateLogList,
     StateLogOut,
+    TransferAgentOut,
+    TransferIn,
+    TransferQueueOut,
+    TransferTargetsOut,
     VoiceTokenOut,
     WrapUpIn,
     WrapUpOut,
@@ -199,6 +207,79 @@ async def hang_up_my_call() -> MyWorkOut:
         return my_work(await work.hang_up(state().telephony, agent_id=agent.id))
     except work.WorkError as refused:
         raise APIError(refused.status, refused.code, refused.message) from None
+
+
+@bp.get("/me/work/transfer-targets")
+@require_role(Role.agent)
+@validate_response(TransferTargetsOut, 200)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+async def my_transfer_targets() -> TransferTargetsOut:
+    """The colleagues (free ones can take a call now) and queues a call can go to."""
+    agent, _ = await _mine()
+    now = utcnow()
+    return TransferTargetsOut(
+        agents=[
+            TransferAgentOut(id=other.id, name=user.name or user.email, free=other.is_free(now))
+            for other, user in await agents.list_agents(db()) if other.id != agent.id
+        ],
+        queues=[TransferQueueOut(id=q.id, name=q.name) for q in await queues.list_queues(db())],
+    )
+
+
+async def _transfer(step: Callable[..., Awaitable[work.Work | None]], **how: Any) -> MyWorkOut:
+    """Run a transfer step for the signed-in agent, its refusals as API errors."""
+    agent, _ = await _mine()
+    await release()
+    try:
+        return my_work(await step(state().telephony, agent_id=agent.id, **how))
+    except work.WorkError as refused:
+        raise APIError(refused.status, refused.code, refused.message) from None
+
+
+@bp.post("/me/work/transfer")
+@require_role(Role.agent)
+@validate_request(TransferIn)
+@validate_response(MyWorkOut, 200)
+@validate_response(api.ErrorOut, 400)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 404)
+@validate_response(api.ErrorOut, 409)
+@validate_response(api.ErrorOut, 502)
+async def transfer_my_call(data: TransferIn) -> MyWorkOut:
+    """Transfer the caller to a colleague or a queue. Cold: you leave at once and the
+    caller holds until the next agent answers. Warm (to a colleague): you both talk with
+    the caller on hold, then complete or cancel. 409 when not talking to a caller, the
+    colleague is not free, or a transfer is under way."""
+    target = transfers.Target(agent_id=data.agent_id, queue_id=data.queue_id)
+    return await _transfer(transfers.start, target=target, warm=data.warm)
+
+
+@bp.post("/me/work/transfer/complete")
+@require_role(Role.agent)
+@validate_response(MyWorkOut, 200)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 409)
+@validate_response(api.ErrorOut, 502)
+async def complete_my_transfer() -> MyWorkOut:
+    """Hand the caller to the colleague you consulted (they must have answered): you
+    leave the call, and the caller comes off hold with them."""
+    return await _transfer(transfers.complete)
+
+
+@bp.post("/me/work/transfer/cancel")
+@require_role(Role.agent)
+@validate_response(MyWorkOut, 200)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 409)
+@validate_response(api.ErrorOut, 502)
+async def cancel_my_transfer() -> MyWorkOut:
+    """Call the consultation off: the colleague leaves (or stops ringing) and the caller
+    comes back to you, off hold."""
+    return await _transfer(transfers.cancel)
 
 
 @bp.post("/me/work/wrap-up")

@@ -143,14 +143,15 @@ class TwilioGateway:
 
     async def update_participant(
         self, *, conference_sid: str, call_sid: str, hold: bool | None = None,
-        muted: bool | None = None,
+        muted: bool | None = None, end_conference_on_exit: bool | None = None,
     ) -> None:
-        """Hold or resume (Twilio plays its hold music), mute or unmute one participant."""
-        changes: dict[str, bool] = {}
-        if hold is not None:
-            changes["hold"] = hold
-        if muted is not None:
-            changes["muted"] = muted
+        """Hold or resume (Twilio plays its hold music), mute or unmute one participant,
+        or change whether their leaving ends the conference."""
+        changes = {
+            name: value for name, value in (
+                ("hold", hold), ("muted", muted), ("end_conference_on_exit", end_conference_on_exit)
+            ) if value is not None
+        }
         try:
             await self._rest().conferences(conference_sid).participants(call_sid).update_async(
                 **changes

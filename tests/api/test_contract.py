@@ -200,6 +200,7 @@ async def test_every_request_body_is_required(client: QuartClient) -> None:
     assert [path for path, _ in bodies] == [
         ACTIVITY,
         "/api/agents/me/work/hold",
+        "/api/agents/me/work/transfer",
         "/api/agents/me/work/wrap-up",
         "/api/agents/{agent_id}",
         "/api/dispositions",
@@ -236,6 +237,12 @@ async def test_the_document_keeps_each_routes_schemas_behind_require_role(
         ("put", "/api/agents/me/work/hold"): {"200", "400", "401", "403", "409", "502"},
         ("post", "/api/agents/me/work/hangup"): {"200", "401", "403", "409", "502"},
         ("post", "/api/agents/me/work/wrap-up"): {"200", "400", "401", "403", "404", "409"},
+        ("get", "/api/agents/me/work/transfer-targets"): {"200", "401", "403"},
+        ("post", "/api/agents/me/work/transfer"): {
+            "200", "400", "401", "403", "404", "409", "502"
+        },
+        ("post", "/api/agents/me/work/transfer/complete"): {"200", "401", "403", "409", "502"},
+        ("post", "/api/agents/me/work/transfer/cancel"): {"200", "401", "403", "409", "502"},
         ("get", "/api/dispositions"): {"200", "401", "403"},
         ("post", "/api/dispositions"): {"201", "400", "401", "403"},
         ("delete", "/api/dispositions/{disposition_id}"): {"200", "401", "403", "404"},

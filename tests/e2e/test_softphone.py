@@ -271,3 +271,87 @@ async def test_a_reloaded_page_is_still_on_its_call_and_can_hang_up(
     assert stored.routing_state.value == "wrap-up"
     events = await centre.db.scalars(select(TicketEvent).where(TicketEvent.call_id == call.id))
     assert [event.kind for event in events] == [TicketEventKind.call]
+
+
+async def _take_a_call(page: Page, centre: Centre) -> str:
+    """A caller rings the signed-in agent, who accepts; the caller's CallSid."""
+    caller_sid = await centre.dial([{"press": "2"}, {"wait": 300}], from_=CALLER)
+    await expect(page.get_by_role("region", name="Incoming call")).to_be_visible(timeout=20_000)
+    await page.get_by_role("button", name="Accept").click()
+    await expect(page.get_by_role("region", name="On a call")).to_be_visible(timeout=10_000)
+    return caller_sid
+
+
+async def _with_new_agent(emulator: Emulator, caller_sid: str, bot_identity: str) -> None:
+    """The caller is off hold in their conference, talking to the bot's leg, and nobody
+    else is there."""
+    async def settled() -> bool:
+        conference = emulator.engine.conferences.active(f"call-{caller_sid}")
+        if conference is None or caller_sid not in conference.participants:
+            return False
+        others = [p.call.to for sid, p in conference.participants.items() if sid != caller_sid]
+        return others == [f"client:{bot_identity}"] and not conference.participants[
+            caller_sid
+        ].hold
+
+    for _ in range(200):
+        if await settled():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the caller never ended up talking to the new agent alone")
+
+
+async def test_a_cold_transfer_to_a_queue_ends_with_the_caller_talking_to_its_agent(
+    page: Page, centre: Centre, emulator: Emulator
+) -> None:
+    await _sign_in_agent(page, centre)
+    caller_sid = await _take_a_call(page, centre)
+    bot = await centre.add_agent(mode="accept", answer_delay=0.5, talk_seconds=60)
+    talking = page.get_by_role("region", name="On a call")
+    transfer = talking.get_by_role("form", name="Transfer")
+    await transfer.get_by_label("Transfer to").select_option(label="Queue billing")
+    await transfer.get_by_role("button", name="Transfer").click()
+    # The first agent is out of the call at once, into wrap-up.
+    await expect(page.get_by_role("region", name="Wrap-up")).to_be_visible(timeout=10_000)
+    await _with_new_agent(emulator, caller_sid, bot.client_identity)
+    caller = emulator.engine.calls[caller_sid]
+    assert not caller.done
+    assert any(heard.get("verb") == "Play" for heard in caller.heard), "no hold music"
+    await centre.db.commit()
+    reservations = list(await centre.db.scalars(
+        select(Reservation).order_by(Reservation.id).execution_options(populate_existing=True)
+    ))
+    assert [r.status for r in reservations] == [
+        ReservationStatus.completed, ReservationStatus.accepted
+    ]
+    assert reservations[1].agent_id == bot.id
+
+
+async def test_a_warm_transfer_consults_the_colleague_then_hands_the_caller_over(
+    page: Page, centre: Centre, emulator: Emulator
+) -> None:
+    await _sign_in_agent(page, centre)
+    caller_sid = await _take_a_call(page, centre)
+    bot = await centre.add_agent(mode="accept", answer_delay=1.0, talk_seconds=60)
+    await centre.db.refresh(bot)
+    talking = page.get_by_role("region", name="On a call")
+    transfer = talking.get_by_role("form", name="Transfer")
+    target = transfer.get_by_label("Transfer to")
+    await target.focus()  # reads the colleagues again: the new one is there, free
+    await expect(target.locator("option:not([disabled])", has_text="Ada")).to_have_count(0)
+    options = target.locator('optgroup[label="Colleagues"] option:not([disabled])')
+    await expect(options).to_have_count(1)
+    await target.select_option(await options.first.get_attribute("value"))
+    await transfer.get_by_label("Consult first (warm)").check()
+    await transfer.get_by_role("button", name="Transfer").click()
+    held = page.get_by_role("region", name="On hold")
+    await expect(held).to_contain_text("Consulting", timeout=10_000)
+    await expect(held).to_contain_text("the caller is on hold")
+    conference = emulator.engine.conferences.active(f"call-{caller_sid}")
+    assert conference is not None and conference.participants[caller_sid].hold is True
+    assert len(conference.participants) == 3  # the caller, the agent and the colleague
+    await page.screenshot(path=str(SHOTS / "softphone-consulting.png"), full_page=True)
+
+    await held.get_by_role("button", name="Complete transfer").click()
+    await expect(page.get_by_role("region", name="Wrap-up")).to_be_visible(timeout=10_000)
+    await _with_new_agent(emulator, caller_sid, bot.client_identity)

@@ -228,3 +228,33 @@ async def test_admins_keep_the_dispositions_agents_pick_from(
     assert list(logged) == [
         "disposition.added", "disposition.added", "disposition.retired", "disposition.added"
     ]
+
+
+async def test_a_transfer_names_one_target_and_needs_a_caller(
+    client: QuartClient, db_session: AsyncSession
+):
+    agent, _user, token = await _agent_with_token(db_session)
+    colleague, _colleague_user, _ = await _agent_with_token(db_session)
+    await db_session.commit()
+    for body in ({}, {"agent_id": colleague.id, "queue_id": 1}):
+        refused = await client.post(
+            "/api/agents/me/work/transfer", json=body, headers=bearer(token)
+        )
+        assert refused.status_code == 400
+    warm_to_queue = await client.post(
+        "/api/agents/me/work/transfer", json={"queue_id": 1, "warm": True}, headers=bearer(token)
+    )
+    assert warm_to_queue.status_code == 400
+    assert (await warm_to_queue.get_json())["error"]["code"] == "warm_needs_an_agent"
+    nobody = await client.post(
+        "/api/agents/me/work/transfer", json={"agent_id": colleague.id}, headers=bearer(token)
+    )
+    assert nobody.status_code == 409
+    for step in ("complete", "cancel"):
+        answer = await client.post(f"/api/agents/me/work/transfer/{step}", headers=bearer(token))
+        assert answer.status_code == 409
+    targets = await (
+        await client.get("/api/agents/me/work/transfer-targets", headers=bearer(token))
+    ).get_json()
+    assert [(a["id"], a["free"]) for a in targets["agents"]] == [(colleague.id, True)]
+    assert agent.id not in [a["id"] for a in targets["agents"]]

@@ -12,12 +12,15 @@ const endWrapup = document.getElementById("end-wrapup");
 const error = document.getElementById("phone-error");
 const workBox = document.getElementById("work");
 const wrapupForm = document.getElementById("wrapup-form");
+const transferForm = document.getElementById("transfer-form");
 const buttons = {
   accept: document.getElementById("accept"),
   reject: document.getElementById("reject"),
   mute: document.getElementById("mute"),
   hold: document.getElementById("hold"),
   hangup: document.getElementById("hangup"),
+  complete: document.getElementById("complete-transfer"),
+  cancel: document.getElementById("cancel-transfer"),
 };
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const phoneConfig = JSON.parse(page.dataset.phone);
@@ -32,6 +35,16 @@ let device = null;
 let offered = null; // the Device's ringing call
 let active = null; // the Device's call in progress
 let wrappingUp = null; // the reservation whose wrap-up form is shown
+let talkingOn = null; // the reservation whose transfer targets were read
+let frames = 0; // state frames from the server so far
+
+// Change the work through the API; its answer is drawn unless the server's stream has
+// said something since the request went out (the stream is the later word then).
+async function act(method, path, body) {
+  const seen = frames;
+  const answer = await call(method, path, body);
+  if (answer && frames === seen) { state.work = answer.work; draw(); }
+}
 const ring = ringer();
 
 window.softphone = { get ringing() { return ring.on; }, get device() { return device; } };
@@ -69,13 +82,15 @@ function drawWork() {
   workBox.hidden = !work && !offered;
   if (workBox.hidden) { ring.stop(); return; }
   const stage = work ? work.stage : "ringing";
-  const held = Boolean(work?.held_since);
+  const held = stage === "talking" && Boolean(work?.held_since);
   setText(document.getElementById("work-title"), held ? "On hold" : TITLES[stage]);
   for (const part of workBox.querySelectorAll("[data-part]")) part.hidden = part.dataset.part !== stage;
   const number = work ? work.number : offered.parameters.From;
   setText(field("caller"), work?.withheld ? "Withheld number" : number);
   setText(field("customer"), customerLine(work));
-  setText(field("queue"), work?.queue ? `Queue ${work.queue}` : "");
+  const transferred = work?.kind === "transfer" ? " · transferred by a colleague" : "";
+  setText(field("queue"), (work?.queue ? `Queue ${work.queue}` : "") + transferred);
+  drawConsult(work);
   drawTicket(work?.ticket);
   drawLastFive(work?.last_five || []);
   buttons.accept.disabled = !offered;
@@ -86,11 +101,44 @@ function drawWork() {
   buttons.mute.setAttribute("aria-pressed", String(muted));
   setText(buttons.mute, muted ? "Unmute" : "Mute");
   if (stage === "ringing" && offered) ring.start(); else ring.stop();
+  if (stage === "talking" && talkingOn !== work.reservation_id) {
+    talkingOn = work.reservation_id;
+    transferForm.reset();
+    loadTargets();
+  }
   if (stage === "wrap-up" && wrappingUp !== work.reservation_id) {
     wrappingUp = work.reservation_id;
     wrapupForm.reset();
     setText(field("saved"), "");
   }
+}
+
+function drawConsult(work) {
+  const box = field("consult-box");
+  box.hidden = !work?.consulting;
+  transferForm.hidden = Boolean(work?.consulting);
+  if (!work?.consulting) return;
+  setText(field("consult"), work.consult_answered
+    ? `Consulting ${work.consulting}: the caller is on hold.`
+    : `Ringing ${work.consulting}…`);
+  buttons.complete.disabled = !work.consult_answered;
+}
+
+async function loadTargets() {
+  const targets = await call("GET", "/api/agents/me/work/transfer-targets");
+  if (!targets) return;
+  const fill = (group, items, value, label) => {
+    const box = transferForm.querySelector(`[data-group="${group}"]`);
+    box.replaceChildren(...items.map((item) => {
+      const option = document.createElement("option");
+      option.value = value(item);
+      option.textContent = label(item);
+      option.disabled = item.free === false;
+      return option;
+    }));
+  };
+  fill("agents", targets.agents, (a) => `agent:${a.id}`, (a) => a.free ? a.name : `${a.name} (busy)`);
+  fill("queues", targets.queues, (q) => `queue:${q.id}`, (q) => `Queue ${q.name}`);
 }
 
 function customerLine(work) {
@@ -222,14 +270,21 @@ function take(connected) {
 buttons.accept.addEventListener("click", () => offered?.accept());
 buttons.reject.addEventListener("click", () => offered?.reject());
 buttons.mute.addEventListener("click", () => { if (active) active.mute(!active.isMuted()); draw(); });
-buttons.hold.addEventListener("click", async () => {
-  const answer = await call("PUT", "/api/agents/me/work/hold", { hold: !state.work?.held_since });
-  if (answer) { state.work = answer.work; draw(); }
-});
+buttons.hold.addEventListener("click", () => act("PUT", "/api/agents/me/work/hold", { hold: !state.work?.held_since }));
 buttons.hangup.addEventListener("click", async () => {
   if (active) active.disconnect();
-  else await call("POST", "/api/agents/me/work/hangup");
+  else await act("POST", "/api/agents/me/work/hangup");
 });
+transferForm.elements.target.addEventListener("focus", loadTargets);
+transferForm.addEventListener("submit", async (submitted) => {
+  submitted.preventDefault();
+  const [kind, id] = transferForm.elements.target.value.split(":");
+  const body = { warm: transferForm.elements.warm.checked };
+  body[kind === "agent" ? "agent_id" : "queue_id"] = Number(id);
+  await act("POST", "/api/agents/me/work/transfer", body);
+});
+buttons.complete.addEventListener("click", () => act("POST", "/api/agents/me/work/transfer/complete"));
+buttons.cancel.addEventListener("click", () => act("POST", "/api/agents/me/work/transfer/cancel"));
 for (const key of workBox.querySelectorAll("[data-digit]")) {
   key.addEventListener("click", () => active?.sendDigits(key.dataset.digit));
 }
@@ -323,7 +378,11 @@ endWrapup.addEventListener("click", async () => {
 });
 
 const source = new EventSource("/agent/events");
-source.addEventListener("state", (message) => { state = JSON.parse(message.data); draw(); });
+source.addEventListener("state", (message) => {
+  frames += 1;
+  state = JSON.parse(message.data);
+  draw();
+});
 source.addEventListener("error", () => {
   if (source.readyState === EventSource.CLOSED) setTimeout(() => window.location.reload(), 5000);
 });
