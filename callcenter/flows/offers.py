@@ -387,8 +387,13 @@ async def end_wrapup(session: AsyncSession, *, agent_id: int, only_if_due: bool 
 # --- the agent answers ---------------------------------------------------------------------
 
 
+def room_of(caller_sid: str) -> str:
+    """The conference a caller meets their agents in: named after the caller's call."""
+    return f"call-{caller_sid}"
+
+
 def _room(call: Call) -> str:
-    return f"call-{call.sid}"
+    return room_of(call.sid)
 
 
 def _conference(room: str, *, end_on_exit: bool = True) -> VoiceResponse:
@@ -507,7 +512,7 @@ async def _tell_transferrer(session: AsyncSession, task: Task) -> None:
 async def set_caller_hold(tel: Telephony, caller_sid: str, hold: bool) -> None:
     """Put the caller in their conference on hold or take them off it (Twilio's hold
     music plays meanwhile)."""
-    conference = await tel.gateway.conference_sid(name=f"call-{caller_sid}")
+    conference = await tel.gateway.conference_sid(name=room_of(caller_sid))
     if conference is None:
         raise GatewayError("the call's conference has ended")
     await tel.gateway.update_participant(conference_sid=conference, call_sid=caller_sid, hold=hold)

@@ -61,7 +61,7 @@ async def start(
         if queue is None:
             raise work.WorkError(404, "not_found", "There is no such queue.")
         attributes = {
-            **(task.attributes or {}), "conference": f"call-{call.sid}",
+            **(task.attributes or {}), "conference": offers.room_of(call.sid),
             "transferred_from": reservation.id, "consult": warm,
         }
         moved = await tasks.create_task(
@@ -88,7 +88,7 @@ async def start(
         moved_id = moved.id
     try:
         await offers.set_caller_hold(tel, caller_sid, True)
-        conference = await tel.gateway.conference_sid(name=f"call-{caller_sid}")
+        conference = await tel.gateway.conference_sid(name=offers.room_of(caller_sid))
         if conference is None or own_leg is None:
             raise GatewayError("the call's conference has ended")
         # Leaving no longer ends the conference: the caller stays for the next agent.

@@ -21,6 +21,7 @@ from callcenter.db import utcnow
 from callcenter.http import streams
 from callcenter.http.context import db, state
 from callcenter.reports import board
+from callcenter.telephony import tokens
 
 bp = Blueprint("reports", __name__)
 
@@ -34,6 +35,7 @@ async def board_page() -> str:
         "reports/board.html",
         timezone=state().settings.timezone,
         at_risk=round(board.AT_RISK * 100),
+        phone=tokens.phone_config(state().settings),
     )
 
 

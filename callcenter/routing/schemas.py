@@ -257,6 +257,19 @@ class TransferTargetsOut(BaseModel):
     queues: list[TransferQueueOut]
 
 
+class MonitorIn(Strict):
+    """listen: hear both sides, unheard; whisper: heard by the agent only; barge: join."""
+
+    mode: Literal["listen", "whisper", "barge"]
+
+
+class MonitorOut(BaseModel):
+    """The supervisor's softphone is being rung into the call: answer it to be there."""
+
+    mode: str
+    call_sid: str
+
+
 class HoldIn(Strict):
     hold: bool
 

@@ -59,11 +59,8 @@ async def _mine() -> Agent:
 @require_role(Role.agent)
 async def agent_page() -> str:
     agent = await _mine()
-    phone = {"mode": "twilio", "emulator": None}
-    if emulator := tokens.emulator_phones(settings()):
-        phone = {"mode": "emulator", "emulator": emulator}
     return await render_template(
-        "routing/softphone.html", agent=agent, phone=phone,
+        "routing/softphone.html", agent=agent, phone=tokens.phone_config(settings()),
         state=await _state(db(), state().telephony, agent),
         dispositions=await dispositions.offered(db()),
         statuses=[s for s in TicketStatus if s != TicketStatus.new],

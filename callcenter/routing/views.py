@@ -20,7 +20,7 @@ from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role, User
 from callcenter.db import utcnow
 from callcenter.errors import APIError
-from callcenter.flows import offers, transfers, work
+from callcenter.flows import monitoring, offers, transfers, work
 from callcenter.http.context import after_commit, db, release, settings, state
 from callcenter.routing import agents, edits, queues, state_log
 from callcenter.routing.models import Activity, Agent
@@ -32,6 +32,8 @@ from callcenter.routing.schemas import (
     HeartbeatOut,
     HoldIn,
     LogQuery,
+    MonitorIn,
+    MonitorOut,
     MyWorkOut,
     StateLogList,
     StateLogOut,
@@ -331,6 +333,32 @@ async def _agent(agent_id: int) -> tuple[Agent, User]:
     user = await accounts.get(db(), user_id=agent.user_id)
     assert user is not None
     return agent, user
+
+
+@bp.post(AGENT + "/monitor")
+@require_role(Role.supervisor)
+@validate_request(MonitorIn)
+@validate_response(MonitorOut, 200)
+@validate_response(api.ErrorOut, 400)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 404)
+@validate_response(api.ErrorOut, 409)
+@validate_response(api.ErrorOut, 502)
+async def monitor_agent(agent_id: int, data: MonitorIn) -> MonitorOut:
+    """Listen to, whisper to or barge into the agent's live call: your softphone (the
+    board registers it) is rung into the call's conference. Supervisors and admins; 409
+    when the agent is not on a call."""
+    supervisor, _ = await _mine()
+    await release()
+    try:
+        leg = await monitoring.monitor(
+            state().telephony, supervisor_identity=supervisor.client_identity,
+            agent_id=agent_id, mode=monitoring.Mode(data.mode),
+        )
+    except work.WorkError as refused:
+        raise APIError(refused.status, refused.code, refused.message) from None
+    return MonitorOut(mode=data.mode, call_sid=leg)
 
 
 @bp.patch(AGENT)

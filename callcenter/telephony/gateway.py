@@ -159,6 +159,23 @@ class TwilioGateway:
         except _TRANSPORT_ERRORS as error:
             raise _wrap(error, "conferences.participants.update") from error
 
+    async def add_participant(
+        self, *, conference_sid: str, to: str, caller_id: str, muted: bool,
+        coach_call_sid: str | None, label: str, ring_seconds: int,
+    ) -> str:
+        """Dial `to` into a conference (a supervisor listening, whispering to the agent
+        `coach_call_sid`, or barging in); leaving never ends it. The new leg's CallSid."""
+        try:
+            made = await self._rest().conferences(conference_sid).participants.create_async(
+                from_=caller_id, to=to, muted=muted, label=label, beep="false",
+                end_conference_on_exit=False, start_conference_on_enter=True,
+                timeout=ring_seconds, coaching=coach_call_sid is not None,
+                call_sid_to_coach=coach_call_sid,
+            )
+        except _TRANSPORT_ERRORS as error:
+            raise _wrap(error, "conferences.participants.create") from error
+        return made.call_sid or ""
+
     async def fetch_status(self, *, call_sid: str) -> tuple[str, int | None]:
         """A call's status and duration as Twilio has them, for calls whose callback got lost."""
         try:

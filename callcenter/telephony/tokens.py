@@ -66,6 +66,12 @@ def emulator_phones(settings: Settings) -> str | None:
     return "ws" + base.removeprefix("http") + "/_emulator/phones"
 
 
+def phone_config(settings: Settings) -> dict[str, str | None]:
+    """What a page needs to open its phone: Twilio's Voice SDK, or the emulator's."""
+    emulator = emulator_phones(settings)
+    return {"mode": "emulator" if emulator else "twilio", "emulator": emulator}
+
+
 def connect_sources(settings: Settings) -> tuple[str, ...]:
     """What the softphone may connect to besides the app: the emulator, or Twilio."""
     phones = emulator_phones(settings)

@@ -203,6 +203,7 @@ async def test_every_request_body_is_required(client: QuartClient) -> None:
         "/api/agents/me/work/transfer",
         "/api/agents/me/work/wrap-up",
         "/api/agents/{agent_id}",
+        "/api/agents/{agent_id}/monitor",
         "/api/dispositions",
         "/api/queues",
         "/api/queues/{queue_id}",
@@ -243,6 +244,9 @@ async def test_the_document_keeps_each_routes_schemas_behind_require_role(
         },
         ("post", "/api/agents/me/work/transfer/complete"): {"200", "401", "403", "409", "502"},
         ("post", "/api/agents/me/work/transfer/cancel"): {"200", "401", "403", "409", "502"},
+        ("post", "/api/agents/{agent_id}/monitor"): {
+            "200", "400", "401", "403", "404", "409", "502"
+        },
         ("get", "/api/dispositions"): {"200", "401", "403"},
         ("post", "/api/dispositions"): {"201", "400", "401", "403"},
         ("delete", "/api/dispositions/{disposition_id}"): {"200", "401", "403", "404"},

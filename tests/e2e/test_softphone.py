@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 from builders import DEFAULT_PASSWORD, make_user
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from web import test_browser
 
+from callcenter.accounts.models import Role
 from callcenter.customers import service as customers
 from callcenter.routing import agents as routing
 from callcenter.routing import dispositions
@@ -355,3 +356,67 @@ async def test_a_warm_transfer_consults_the_colleague_then_hands_the_caller_over
     await held.get_by_role("button", name="Complete transfer").click()
     await expect(page.get_by_role("region", name="Wrap-up")).to_be_visible(timeout=10_000)
     await _with_new_agent(emulator, caller_sid, bot.client_identity)
+
+
+def _labelled(emulator: Emulator, caller_sid: str, label: str) -> Participant:
+    conference = emulator.engine.conferences.active(f"call-{caller_sid}")
+    assert conference is not None, "the call's conference is not in progress"
+    return next(p for p in conference.participants.values() if p.label == label)
+
+
+async def test_a_supervisor_listens_then_whispers_on_a_live_call(
+    page: Page, browser: Browser, centre: Centre, emulator: Emulator
+) -> None:
+    """Listen hears both sides unheard; whisper is heard by the agent only."""
+    agent = await _sign_in_agent(page, centre, name="Grace Hopper")
+    caller_sid = await centre.dial([
+        {"press": "2"}, {"until": "conference"}, {"wait": 4},
+        {"say": "hello is anyone there"}, {"wait": 300},
+    ], from_=CALLER)
+    await expect(page.get_by_role("region", name="Incoming call")).to_be_visible(timeout=20_000)
+    await page.get_by_role("button", name="Accept").click()
+    await expect(page.get_by_role("region", name="On a call")).to_be_visible(timeout=10_000)
+
+    supervisor = await make_user(centre.db, role=Role.supervisor, name="Sam Lead")
+    await centre.db.commit()
+    context = await browser.new_context()
+    board = await context.new_page()
+    try:
+        await board.goto(centre.app_url + "/login?next=/board")
+        await test_browser.sign_in(board, supervisor.email, DEFAULT_PASSWORD)
+        row = board.get_by_role("table", name="Agents").get_by_role(
+            "row", name=re.compile("Grace Hopper")
+        )
+        await row.get_by_role("button", name="Listen: Grace Hopper").click(timeout=15_000)
+        monitoring = board.get_by_role("region", name="Monitoring")
+        await expect(monitoring).to_contain_text("Listening to Grace Hopper", timeout=10_000)
+        listener = _labelled(emulator, caller_sid, "supervisor-listen")
+        assert listener.muted is True and listener.coaching is False
+        # The supervisor hears the caller.
+        await board.wait_for_function(
+            "() => (window.phoneHeard || []).some((h) => h.text.includes('anyone'))",
+            timeout=20_000,
+        )
+        await board.screenshot(path=str(SHOTS / "board-listening.png"), full_page=True)
+
+        await monitoring.get_by_role("button", name="Stop").click()
+        await expect(monitoring).to_be_hidden()
+        await row.get_by_role("button", name="Whisper: Grace Hopper").click()
+        await expect(monitoring).to_contain_text("Whispering to Grace Hopper", timeout=10_000)
+        whisperer = _labelled(emulator, caller_sid, "supervisor-whisper")
+        await centre.db.commit()
+        leg = await centre.db.scalar(
+            select(Reservation.agent_call_sid).where(Reservation.agent_id == agent.id)
+        )
+        assert whisperer.coaching is True and whisperer.call_sid_to_coach == leg
+        # What the supervisor says reaches the agent's page; the agent page heard it.
+        await emulator.engine.speak(whisperer.call, "ask for the order number")
+        await page.wait_for_function(
+            "() => (window.phoneHeard || []).some((h) => h.text.includes('order number'))",
+            timeout=10_000,
+        )
+        assert not [
+            h for h in await board.evaluate("window.phoneHeard") if "order number" in h["text"]
+        ]
+    finally:
+        await context.close()

@@ -35,6 +35,7 @@ async def _open(page: Page, live_server: str, email: str) -> None:
     await page.goto(live_server + "/login?next=/agent")
     await test_browser.sign_in(page, email, DEFAULT_PASSWORD)
     await expect(page.get_by_role("heading", name="Softphone", level=1)).to_be_visible()
+    await page.wait_for_selector(".softphone[data-ready]")  # its script has taken the controls
 
 
 async def test_an_agent_sets_their_activity_and_sees_changes_made_elsewhere(

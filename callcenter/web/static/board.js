@@ -2,6 +2,8 @@
 // (never markup from data), waits and times in state ticking every second between them.
 // The server's clock is used throughout: the page only adds the time since the snapshot.
 
+import { connectPhone } from "./phone/device.js";
+
 const STATE_NAMES = {
   available: "Available", ringing: "Ringing", "on-call": "On a call",
   "wrap-up": "Wrap-up", break: "Break", offline: "Offline",
@@ -129,9 +131,87 @@ function drawAgents(agents) {
     ticking(row, agent.since);
     cell(row, agent.queues.join(", ") || "–");
     cell(row, agent.call ? `${caller(agent.call)}${agent.call.queue ? " · " + agent.call.queue : ""}` : "–");
+    const actions = cell(row, "");
+    if (agent.state === "on-call") {
+      for (const [mode, label] of MODES) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "small";
+        button.textContent = label;
+        button.setAttribute("aria-label", `${label}: ${agent.name}`);
+        button.addEventListener("click", () => monitor(agent, mode, label));
+        actions.append(button, " ");
+      }
+    }
     body.append(row);
   }
 }
+
+// --- supervisors on a live call: the board's own phone is rung into it -------------------
+
+const MODES = [["listen", "Listen"], ["whisper", "Whisper"], ["barge", "Barge"]];
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const monitorBox = document.querySelector(".monitor");
+const monitorError = document.getElementById("monitor-error");
+let phone = null;
+let expected = null; // the monitoring leg asked for: answered when it rings
+let live = null;
+
+function problem(text) {
+  monitorError.textContent = text;
+  monitorError.hidden = !text;
+}
+
+function showMonitor(text) {
+  monitorBox.hidden = !text;
+  const line = monitorBox.querySelector('[data-field="monitor"]');
+  if (line.textContent !== text) line.textContent = text;
+}
+
+async function monitor(agent, mode, label) {
+  problem("");
+  live?.disconnect();
+  try {
+    phone ||= await connectPhone(JSON.parse(document.querySelector(".board").dataset.phone), csrf, (device) => {
+      device.on("incoming", (incoming) => {
+        if (!expected || incoming.parameters.CallSid !== expected.callSid) return;
+        const text = expected.text;
+        incoming.on("accept", () => { live = incoming; showMonitor(text); });
+        incoming.on("disconnect", () => { if (live === incoming) live = null; showMonitor(""); });
+        incoming.accept();
+      });
+      device.on("error", (failure) => problem(`The phone reported a problem (${failure.code}): ${failure.message}`));
+    });
+  } catch (failure) {
+    problem(`Your phone could not start: ${failure.message}`);
+    return;
+  }
+  const answer = await fetch(`/api/agents/${agent.id}/monitor`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify({ mode }),
+  });
+  const body = await answer.json().catch(() => null);
+  if (!answer.ok) { problem(body?.error?.message || `The request failed (${answer.status}).`); return; }
+  const doing = { listen: "Listening to", whisper: "Whispering to", barge: "On the call with" }[mode];
+  expected = { callSid: body.call_sid, text: `${doing} ${agent.name}` };
+  // The leg may have rung before the answer came back.
+  const early = phone.calls?.find((c) => c.parameters.CallSid === body.call_sid && c.status() === "pending");
+  if (early) {
+    const text = expected.text;
+    early.on("accept", () => { live = early; showMonitor(text); });
+    early.on("disconnect", () => { if (live === early) live = null; showMonitor(""); });
+    early.accept();
+  }
+  showMonitor(`Connecting: ${label.toLowerCase()} ${agent.name}…`);
+}
+
+document.getElementById("stop-monitor").addEventListener("click", () => {
+  live?.disconnect();
+  live = null;
+  expected = null;
+  showMonitor("");
+});
 
 function tick() {
   for (const element of document.querySelectorAll("[data-since]")) {

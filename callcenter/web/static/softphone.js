@@ -6,6 +6,8 @@
 // (./phone/emulator.js) locally. Offers are answered on the Device; hold, the wrap-up and
 // activity go through the agents API. A heartbeat every 20 s says the page is open.
 
+import { connectPhone } from "./phone/device.js";
+
 const page = document.querySelector(".softphone");
 const form = document.getElementById("activity-form");
 const endWrapup = document.getElementById("end-wrapup");
@@ -227,25 +229,15 @@ async function call(method, path, body) {
 
 // --- the phone ------------------------------------------------------------------------------
 
-async function token() {
-  const made = await call("POST", "/api/agents/me/voice-token");
-  return made?.token;
+async function startPhone() {
+  device = await connectPhone(phoneConfig, csrf, listen);
 }
 
-async function startPhone() {
-  const first = await token();
-  if (!first) { setText(field("device"), "Phone not connected"); return; }
-  const { Device } = phoneConfig.mode === "emulator"
-    ? await import("./phone/emulator.js")
-    : await import("/vendor/twilio-voice/twilio-voice.js");
-  device = new Device(first, { emulator: phoneConfig.emulator, closeProtection: true });
+function listen(phone) {
+  device = phone;
   device.on("registered", () => setText(field("device"), "Phone ready"));
   device.on("unregistered", () => setText(field("device"), "Phone reconnecting…"));
   device.on("error", (problem) => say(`The phone reported a problem (${problem.code}): ${problem.message}`));
-  device.on("tokenWillExpire", async () => {
-    const fresh = await token();
-    if (fresh) device.updateToken(fresh);
-  });
   device.on("incoming", (incoming) => {
     offered = incoming;
     const forget = () => { if (offered === incoming) offered = null; draw(); };
@@ -257,7 +249,6 @@ async function startPhone() {
   });
   // The emulator's phone, after a reload: the call this agent was on is theirs again.
   device.on("reconnected", take);
-  await device.register();
 }
 
 function take(connected) {
@@ -390,4 +381,5 @@ setInterval(tick, 1000);
 setInterval(() => call("POST", "/api/agents/me/heartbeat"), 20000);
 call("POST", "/api/agents/me/heartbeat");
 draw();
+page.dataset.ready = "true"; // the controls are the script's now (tests wait for it)
 startPhone().catch((problem) => say(`The phone could not start: ${problem.message}`));
