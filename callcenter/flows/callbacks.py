@@ -224,7 +224,7 @@ async def _unanswered(
         "routing.callback.unanswered",
         extra={"task_id": task.id, "attempt": task.attempts, "status": reason},
     )
-    if task.attempts >= tel.callback_attempts:
+    if task.attempts >= tel.callback_attempts or task.attributes.get("click_to_call"):
         tasks.set_status(task, TaskStatus.canceled, reason="callback-unanswered")
     else:
         task.assigned_at = None

@@ -8,7 +8,7 @@ from callcenter.accounts import service as accounts
 from callcenter.customers import service as customers
 from callcenter.routing import queues, tasks
 from callcenter.routing.models import Task
-from callcenter.telephony.models import Call, Outcome
+from callcenter.telephony.models import Call, CallDirection, Outcome
 from callcenter.tickets import service as tickets
 from callcenter.tickets.models import Channel, TicketEventKind, TicketPriority
 
@@ -37,12 +37,19 @@ async def land_on_ticket(session: AsyncSession, *, call: Call, force: bool = Fal
         queue = await queues.get_queue(session, queue_id=task.queue_id)
     voicemail = call.outcome == Outcome.voicemail
     priority = (task.attributes or {}).get("ticket_priority") if task else None
+    outbound = call.direction == CallDirection.outbound
+    # A call made from a ticket (click-to-call) lands on that ticket.
+    ticket_id = await tasks.ticket_dialled_from(session, call_sid=call.sid) if outbound else None
     await tickets.add_contact(
         session,
         customer_id=call.customer_id,
         channel=Channel.phone,
         kind=TicketEventKind.voicemail if voicemail else TicketEventKind.call,
-        subject=f"{'Voicemail' if voicemail else 'Call'} from {call.from_number}",
+        subject=(
+            f"Call to {call.to_number}" if outbound
+            else f"{'Voicemail' if voicemail else 'Call'} from {call.from_number}"
+        ),
+        ticket_id=ticket_id,
         body=summary(call, queue.name if queue else None, task, agent.email if agent else None),
         call_id=call.id,
         priority=TicketPriority(priority) if priority else None,
@@ -60,7 +67,11 @@ async def land_on_ticket(session: AsyncSession, *, call: Call, force: bool = Fal
 
 def summary(call: Call, queue: str | None, task: Task | None, agent_email: str | None) -> str:
     """One line for the ticket's timeline: where the call went and how it ended."""
-    parts = [f"Inbound call from {call.from_number}"]
+    outbound = call.direction == CallDirection.outbound
+    parts = [
+        f"Outbound call to {call.to_number}" if outbound
+        else f"Inbound call from {call.from_number}"
+    ]
     if queue:
         parts.append(f"queue {queue}")
     if task is not None and task.wait_seconds is not None:

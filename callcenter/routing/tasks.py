@@ -467,6 +467,16 @@ async def waiting_for_agent(session: AsyncSession, *, call_id: int) -> bool:
     )))
 
 
+async def ticket_dialled_from(session: AsyncSession, *, call_sid: str) -> int | None:
+    """The ticket an outbound call was made from (click-to-call), if it was."""
+    return await session.scalar(
+        select(Task.ticket_id)
+        .join(Reservation, Reservation.task_id == Task.id)
+        .where(Reservation.customer_call_sid == call_sid)
+        .limit(1)
+    )
+
+
 async def wrapping_for(session: AsyncSession, *, agent_id: int) -> Reservation | None:
     """The agent's finished offer whose task they are still wrapping up."""
     return await session.scalar(

@@ -46,18 +46,21 @@ async def add_contact(
     call_id: int | None = None,
     data: dict[str, Any] | None = None,
     priority: TicketPriority | None = None,
+    ticket_id: int | None = None,
 ) -> TicketEvent:
     """Put a contact on the customer's open ticket, or open a new ticket for it.
 
     A contact on an existing ticket reopens a pending one, because the customer is waiting
     on us again. A call lands at most once (the call id is unique on the timeline).
     `priority` raises the ticket's priority to at least that (an urgent caller's ticket is
-    urgent), never lowers it.
+    urgent), never lowers it. `ticket_id` names the ticket outright (a call made from it).
     """
     await customers.lock(session, customer_id=customer_id)
     if call_id is not None and (existing := await event_for_call(session, call_id=call_id)):
         return existing
-    ticket = await find_open_ticket(session, customer_id=customer_id)
+    ticket = await get_ticket(session, ticket_id=ticket_id) if ticket_id is not None else None
+    if ticket is None:
+        ticket = await find_open_ticket(session, customer_id=customer_id)
     if ticket is None:
         ticket = Ticket(
             subject=subject, channel=channel, requester_id=customer_id,

@@ -248,6 +248,7 @@ async def test_the_document_keeps_each_routes_schemas_behind_require_role(
             "200", "400", "401", "403", "404", "409", "502"
         },
         ("get", "/api/dispositions"): {"200", "401", "403"},
+        ("post", "/api/tickets/{ticket_id}/call"): {"200", "401", "403", "404", "409"},
         ("post", "/api/dispositions"): {"201", "400", "401", "403"},
         ("delete", "/api/dispositions/{disposition_id}"): {"200", "401", "403", "404"},
         ("get", "/api/queues"): {"200", "401"},

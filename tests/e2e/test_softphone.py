@@ -420,3 +420,37 @@ async def test_a_supervisor_listens_then_whispers_on_a_live_call(
         ]
     finally:
         await context.close()
+
+
+@pytest.mark.settings(twilio_phone_number="+15005550006")
+async def test_click_to_call_from_a_ticket_rings_the_agent_then_lands_on_that_ticket(
+    page: Page, centre: Centre
+) -> None:
+    await _history(centre.db)
+    older = await centre.db.scalar(select(Ticket).where(Ticket.subject == "Earlier ticket 3"))
+    assert older is not None
+    older_id = older.id
+    await centre.control.set_callee(CALLER, script=[
+        {"wait": 1}, {"answer": "answer"}, {"say": "hello this is Dana"}, {"wait": 300},
+    ])
+    await _sign_in_agent(page, centre)
+    ticket_page = await page.context.new_page()
+    await ticket_page.goto(f"{centre.app_url}/tickets/{older_id}")
+    await ticket_page.get_by_role("button", name=f"Call {CALLER}").click()
+    await expect(ticket_page.get_by_role("status")).to_contain_text(
+        f"Your phone rings first, then {CALLER}."
+    )
+    ringing = page.get_by_role("region", name="Incoming call")
+    await expect(ringing).to_be_visible(timeout=10_000)
+    await expect(ringing).to_contain_text(CALLER)
+    await ringing.get_by_role("button", name="Accept").click()
+    await expect(page.get_by_role("region", name="On a call")).to_be_visible(timeout=10_000)
+    await page.wait_for_function(
+        "() => (window.phoneHeard || []).some((h) => h.text.includes('Dana'))", timeout=20_000
+    )
+    await page.get_by_role("button", name="Hang up").click()
+    await expect(page.get_by_role("region", name="On a call")).to_be_hidden(timeout=10_000)
+
+    await ticket_page.reload()
+    timeline = ticket_page.get_by_role("list", name="Timeline")
+    await expect(timeline).to_contain_text(f"Outbound call to {CALLER}", timeout=10_000)
