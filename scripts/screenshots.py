@@ -3,8 +3,9 @@
     .venv/bin/python scripts/screenshots.py
 
 Starts `callcenter demo` on free ports (its own data directory, wall clock), signs in as
-its supervisor in Debian's chromium, lets a few callers arrive, then shoots each page at
-1280x800 and on a 390-pixel-wide phone screen. Run it again whenever a page changes.
+its supervisor (the board) and its human agent (the softphone, once a call rings it) in
+Debian's chromium, then shoots each page at 1280x800 and on a 390-pixel-wide phone
+screen. Run it again whenever a page changes.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from playwright.async_api import async_playwright
+from playwright.async_api import Page, async_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
-# (file name, path, the role that sees it)
-PAGES = [("board", "/board", "supervisor"), ("softphone", "/agent", "agent1")]
+# (file name, path, the login that sees it)
+PAGES = [("board", "/board", "supervisor"), ("softphone", "/agent", "you")]
 
 
 def _free_port() -> int:
@@ -50,6 +51,15 @@ async def _drain(demo: asyncio.subprocess.Process) -> None:
     assert demo.stdout is not None
     while await demo.stdout.read(65536):
         pass
+
+
+async def _ringing(page: Page) -> None:
+    """The demo's human agent goes Available and waits for a call to ring them."""
+    form = page.get_by_role("form", name="Your activity")
+    await form.get_by_label("Activity").select_option("Available")
+    await form.get_by_role("button", name="Set activity").click()
+    await page.get_by_role("region", name="Incoming call").wait_for(timeout=60_000)
+    await asyncio.sleep(1)
 
 
 async def main() -> None:
@@ -79,7 +89,10 @@ async def main() -> None:
                         await page.get_by_label("Password").fill(password)
                         await page.get_by_role("button", name="Sign in").click()
                         await page.get_by_role("heading", level=1).wait_for()
-                        await asyncio.sleep(6)  # a few callers in line, agents on calls
+                        if name == "softphone":
+                            await _ringing(page)
+                        else:
+                            await asyncio.sleep(6)  # a few callers in line, agents on calls
                         shot = OUT / f"{name}-{size}.png"
                         await page.screenshot(path=str(shot), full_page=True)
                         print(shot.relative_to(ROOT))
