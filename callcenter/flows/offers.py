@@ -285,6 +285,16 @@ async def withdraw(session: AsyncSession, *, call: Call, reason: str) -> list[Ha
     task = await tasks.voice_task(session, call_id=call.id, lock=True)
     if task is None:
         return []
+    unmet = call.connected_at is None and call.status.is_final
+    return await cancel_task(session, task, reason=reason, end_answered=unmet)
+
+
+async def cancel_task(
+    session: AsyncSession, task: Task, *, reason: str, end_answered: bool
+) -> list[Hangup]:
+    """Cancel a task nobody should take now: its ringing offers closed (their agents
+    freed, no miss counted) and the task canceled if it still waited. Returns the legs to
+    end: the ringing ones, and with `end_answered` the answered ones too."""
     hangups = []
     for reservation in await tasks.open_reservations(session, task_id=task.id):
         if reservation.status == ReservationStatus.pending:
@@ -295,7 +305,7 @@ async def withdraw(session: AsyncSession, *, call: Call, reason: str) -> list[Ha
             )
             if reservation.agent_call_sid:
                 hangups.append(Hangup(reservation.agent_call_sid, ringing=True))
-        elif call.connected_at is None and call.status.is_final and reservation.agent_call_sid:
+        elif end_answered and reservation.agent_call_sid:
             hangups.append(Hangup(reservation.agent_call_sid, ringing=False))
     if task.status in (TaskStatus.pending, TaskStatus.reserved):
         tasks.set_status(task, TaskStatus.canceled, reason=reason)

@@ -25,7 +25,7 @@ from callcenter import unit_of_work
 from callcenter.db import transaction
 from callcenter.flows import Hangup, Telephony, end_leg, offers, work
 from callcenter.routing import agents, queues, tasks
-from callcenter.routing.models import Reservation, ReservationStatus, Task, TaskStatus
+from callcenter.routing.models import Reservation, Task, TaskStatus
 from callcenter.telephony.gateway import GatewayError
 from callcenter.telephony.models import Call
 
@@ -115,31 +115,13 @@ async def _undo(tel: Telephony, *, task_id: int, caller_sid: str) -> None:
     async with transaction(tel.sessionmaker) as session:
         moved = await tasks.get_task(session, task_id=task_id, lock=True)
         if moved is not None:
-            await _cancel(session, moved)
+            await offers.cancel_task(
+                session, moved, reason="transfer canceled", end_answered=True
+            )
     try:
         await offers.set_caller_hold(tel, caller_sid, False)
     except GatewayError:
         log.warning("routing.transfer.unhold_failed", extra={"call_sid": caller_sid})
-
-
-async def _cancel(session: AsyncSession, moved: Task) -> list[Hangup]:
-    """Cancel a transfer's task: a ringing offer of it is closed and its agent freed;
-    returns the colleague's leg to end (ringing or talking)."""
-    legs = []
-    for offer in await tasks.open_reservations(session, task_id=moved.id):
-        if offer.status == ReservationStatus.pending:
-            tasks.close(offer, status=ReservationStatus.canceled)
-            await agents.offer_ended(
-                session, agent_id=offer.agent_id, task_id=moved.id, missed=False,
-                missed_limit=0,
-            )
-            if offer.agent_call_sid:
-                legs.append(Hangup(offer.agent_call_sid, ringing=True))
-        elif offer.agent_call_sid:
-            legs.append(Hangup(offer.agent_call_sid, ringing=False))
-    if moved.status in (TaskStatus.pending, TaskStatus.reserved):
-        tasks.set_status(moved, TaskStatus.canceled, reason="transfer canceled")
-    return legs
 
 
 async def _consultation(
@@ -178,7 +160,9 @@ async def cancel(tel: Telephony, *, agent_id: int) -> work.Work | None:
     caller comes back to the first agent, off hold."""
     async with transaction(tel.sessionmaker) as session:
         reservation, call, moved = await _consultation(session, agent_id)
-        legs = await _cancel(session, moved)
+        legs = await offers.cancel_task(
+            session, moved, reason="transfer canceled", end_answered=True
+        )
         moved.attributes = {**(moved.attributes or {}), "consult_canceled": True}
         tasks.set_hold(reservation, on=False)  # the caller is back with them
         caller_sid = call.sid

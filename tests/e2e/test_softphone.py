@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -454,3 +454,42 @@ async def test_click_to_call_from_a_ticket_rings_the_agent_then_lands_on_that_ti
     await ticket_page.reload()
     timeline = ticket_page.get_by_role("list", name="Timeline")
     await expect(timeline).to_contain_text(f"Outbound call to {CALLER}", timeout=10_000)
+
+
+async def test_a_canceled_consultation_gives_the_caller_back_off_hold(
+    page: Page, centre: Centre, emulator: Emulator
+) -> None:
+    await _sign_in_agent(page, centre)
+    caller_sid = await _take_a_call(page, centre)
+    bot = await centre.add_agent(mode="accept", answer_delay=0.5, talk_seconds=60)
+    await centre.db.refresh(bot)
+    transfer = page.get_by_role("region", name="On a call").get_by_role("form", name="Transfer")
+    target = transfer.get_by_label("Transfer to")
+    await target.focus()
+    await target.select_option(f"agent:{bot.id}")
+    await transfer.get_by_label("Consult first (warm)").check()
+    await transfer.get_by_role("button", name="Transfer").click()
+    held = page.get_by_role("region", name="On hold")
+    await expect(held).to_contain_text("the caller is on hold", timeout=10_000)
+    await held.get_by_role("button", name="Cancel transfer").click()
+    talking = page.get_by_role("region", name="On a call")
+    await expect(talking).to_be_visible(timeout=10_000)
+    await expect(talking.get_by_role("form", name="Transfer")).to_be_visible()
+
+    async def back_with_the_agent() -> bool:
+        conference = emulator.engine.conferences.active(f"call-{caller_sid}")
+        return (
+            conference is not None and len(conference.participants) == 2
+            and not conference.participants[caller_sid].hold
+        )
+
+    await _until_async(back_with_the_agent, "the caller never came back to the agent")
+    assert not emulator.engine.calls[caller_sid].done
+
+
+async def _until_async(check: Callable[[], Awaitable[bool]], failure: str) -> None:
+    for _ in range(200):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(failure)
