@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -286,7 +286,7 @@ async def _take_a_call(page: Page, centre: Centre) -> str:
 async def _with_new_agent(emulator: Emulator, caller_sid: str, bot_identity: str) -> None:
     """The caller is off hold in their conference, talking to the bot's leg, and nobody
     else is there."""
-    async def settled() -> bool:
+    def settled() -> bool:
         conference = emulator.engine.conferences.active(f"call-{caller_sid}")
         if conference is None or caller_sid not in conference.participants:
             return False
@@ -295,11 +295,7 @@ async def _with_new_agent(emulator: Emulator, caller_sid: str, bot_identity: str
             caller_sid
         ].hold
 
-    for _ in range(200):
-        if await settled():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the caller never ended up talking to the new agent alone")
+    await _until(settled, "the caller never ended up talking to the new agent alone", within=10)
 
 
 async def test_a_cold_transfer_to_a_queue_ends_with_the_caller_talking_to_its_agent(
@@ -476,20 +472,13 @@ async def test_a_canceled_consultation_gives_the_caller_back_off_hold(
     await expect(talking).to_be_visible(timeout=10_000)
     await expect(talking.get_by_role("form", name="Transfer")).to_be_visible()
 
-    async def back_with_the_agent() -> bool:
+    def back_with_the_agent() -> bool:
         conference = emulator.engine.conferences.active(f"call-{caller_sid}")
         return (
             conference is not None and len(conference.participants) == 2
             and not conference.participants[caller_sid].hold
         )
 
-    await _until_async(back_with_the_agent, "the caller never came back to the agent")
+    await _until(back_with_the_agent, "the caller never came back to the agent", within=10)
     assert not emulator.engine.calls[caller_sid].done
 
-
-async def _until_async(check: Callable[[], Awaitable[bool]], failure: str) -> None:
-    for _ in range(200):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(failure)
