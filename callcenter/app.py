@@ -26,6 +26,7 @@ from callcenter.config import PROJECT_DIR, Settings
 from callcenter.db import create_engine, create_sessionmaker, transaction
 from callcenter.flows import build_telephony
 from callcenter.flows import queues as flow_queues
+from callcenter.flows.work import WorkError
 from callcenter.http import context, security
 from callcenter.http.clients import client_address
 from callcenter.http.health import bp as health
@@ -107,7 +108,7 @@ def create_app(settings: Settings) -> Quart:
     )
     context.register(app)
     auth.register(app)
-    errors.register(app)
+    errors.register(app, refusals=(WorkError,))
     for blueprint in (
         accounts_pages, admin_pages, routing_pages, softphone_pages, board_pages, accounts_api,
         routing_api,

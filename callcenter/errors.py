@@ -54,11 +54,12 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
-def register(app: Quart) -> None:
+def register(app: Quart, *, refusals: tuple[type[Exception], ...] = ()) -> None:
     """JSON errors under /api/ and /twilio/ (and for clients asking for JSON), never an HTML
-    traceback; pages get an HTML error page."""
+    traceback; pages get an HTML error page. `refusals` are the use cases' own errors that
+    carry `status`, `code` and `message` as APIError does (flows know nothing of HTTP), so
+    views let them through rather than each translating them."""
 
-    @app.errorhandler(APIError)
     async def _api_error(error: APIError) -> Response | tuple[str, int]:
         if wants_json():
             response = error_response(error.status, error.code, error.message)
@@ -68,6 +69,9 @@ def register(app: Quart) -> None:
             return response
         page = await render_template("error.html", status=error.status, message=error.message)
         return page, error.status
+
+    for refused in (APIError, *refusals):
+        app.register_error_handler(refused, _api_error)  # type: ignore[arg-type]
 
     @app.errorhandler(RequestSchemaValidationError)
     async def _validation_error(error: RequestSchemaValidationError) -> Response:

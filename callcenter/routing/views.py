@@ -173,6 +173,17 @@ async def read_my_work() -> MyWorkOut:
     return my_work(await work.current(db(), state().telephony, agent=agent))
 
 
+async def _change_my_work(
+    step: Callable[..., Awaitable[work.Work | None]], **how: Any
+) -> MyWorkOut:
+    """Run a flow that changes the signed-in agent's call around a REST call to Twilio (in
+    transactions of its own, so the request's connection is given back first); their work
+    as it is then."""
+    agent, _ = await _mine()
+    await release()
+    return my_work(await step(state().telephony, agent_id=agent.id, **how))
+
+
 @bp.put("/me/work/hold")
 @require_role(Role.agent)
 @validate_request(HoldIn)
@@ -185,12 +196,7 @@ async def read_my_work() -> MyWorkOut:
 async def hold_my_call(data: HoldIn) -> MyWorkOut:
     """Put the caller on hold (they hear hold music) or take them off it. 409 when not
     talking to a caller; 502 when Twilio refused."""
-    agent, _ = await _mine()
-    await release()
-    try:
-        return my_work(await work.hold(state().telephony, agent_id=agent.id, on=data.hold))
-    except work.WorkError as refused:
-        raise APIError(refused.status, refused.code, refused.message) from None
+    return await _change_my_work(work.hold, on=data.hold)
 
 
 @bp.post("/me/work/hangup")
@@ -203,12 +209,7 @@ async def hold_my_call(data: HoldIn) -> MyWorkOut:
 async def hang_up_my_call() -> MyWorkOut:
     """End the agent's answered call through Twilio (the softphone hangs up its own leg
     when it can; this is for a page that lost it). 409 when not on a call."""
-    agent, _ = await _mine()
-    await release()
-    try:
-        return my_work(await work.hang_up(state().telephony, agent_id=agent.id))
-    except work.WorkError as refused:
-        raise APIError(refused.status, refused.code, refused.message) from None
+    return await _change_my_work(work.hang_up)
 
 
 @bp.get("/me/work/transfer-targets")
@@ -229,16 +230,6 @@ async def my_transfer_targets() -> TransferTargetsOut:
     )
 
 
-async def _transfer(step: Callable[..., Awaitable[work.Work | None]], **how: Any) -> MyWorkOut:
-    """Run a transfer step for the signed-in agent, its refusals as API errors."""
-    agent, _ = await _mine()
-    await release()
-    try:
-        return my_work(await step(state().telephony, agent_id=agent.id, **how))
-    except work.WorkError as refused:
-        raise APIError(refused.status, refused.code, refused.message) from None
-
-
 @bp.post("/me/work/transfer")
 @require_role(Role.agent)
 @validate_request(TransferIn)
@@ -255,7 +246,7 @@ async def transfer_my_call(data: TransferIn) -> MyWorkOut:
     the caller on hold, then complete or cancel. 409 when not talking to a caller, the
     colleague is not free, or a transfer is under way."""
     target = transfers.Target(agent_id=data.agent_id, queue_id=data.queue_id)
-    return await _transfer(transfers.start, target=target, warm=data.warm)
+    return await _change_my_work(transfers.start, target=target, warm=data.warm)
 
 
 @bp.post("/me/work/transfer/complete")
@@ -268,7 +259,7 @@ async def transfer_my_call(data: TransferIn) -> MyWorkOut:
 async def complete_my_transfer() -> MyWorkOut:
     """Hand the caller to the colleague you consulted (they must have answered): you
     leave the call, and the caller comes off hold with them."""
-    return await _transfer(transfers.complete)
+    return await _change_my_work(transfers.complete)
 
 
 @bp.post("/me/work/transfer/cancel")
@@ -281,7 +272,7 @@ async def complete_my_transfer() -> MyWorkOut:
 async def cancel_my_transfer() -> MyWorkOut:
     """Call the consultation off: the colleague leaves (or stops ringing) and the caller
     comes back to you, off hold."""
-    return await _transfer(transfers.cancel)
+    return await _change_my_work(transfers.cancel)
 
 
 @bp.post("/me/work/wrap-up")
@@ -297,13 +288,10 @@ async def save_my_wrapup(data: WrapUpIn) -> WrapUpOut:
     """Save a call's wrap-up onto its ticket: the notes and disposition as a note on the
     timeline, the ticket's status changed. 404 for a call that was not the agent's."""
     agent, user = await _mine()
-    try:
-        ticket = await work.save_wrapup(
-            db(), agent=agent, reservation_id=data.reservation_id, author_id=user.id,
-            wrapup=work.WrapUp(data.notes, data.disposition_id, data.ticket_status),
-        )
-    except work.WorkError as refused:
-        raise APIError(refused.status, refused.code, refused.message) from None
+    ticket = await work.save_wrapup(
+        db(), agent=agent, reservation_id=data.reservation_id, author_id=user.id,
+        wrapup=work.WrapUp(data.notes, data.disposition_id, data.ticket_status),
+    )
     return WrapUpOut(
         ticket_id=ticket.id, ticket_status=ticket.status.value, url=f"/tickets/{ticket.id}"
     )
@@ -351,13 +339,10 @@ async def monitor_agent(agent_id: int, data: MonitorIn) -> MonitorOut:
     when the agent is not on a call."""
     supervisor, _ = await _mine()
     await release()
-    try:
-        leg = await monitoring.monitor(
-            state().telephony, supervisor_identity=supervisor.client_identity,
-            agent_id=agent_id, mode=monitoring.Mode(data.mode),
-        )
-    except work.WorkError as refused:
-        raise APIError(refused.status, refused.code, refused.message) from None
+    leg = await monitoring.monitor(
+        state().telephony, supervisor_identity=supervisor.client_identity,
+        agent_id=agent_id, mode=monitoring.Mode(data.mode),
+    )
     return MonitorOut(mode=data.mode, call_sid=leg)
 
 

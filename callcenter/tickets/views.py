@@ -16,7 +16,7 @@ from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
 from callcenter.customers import service as customers
 from callcenter.errors import APIError
-from callcenter.flows import click_to_call, work
+from callcenter.flows import click_to_call
 from callcenter.http.context import db, release, state
 from callcenter.routing import agents
 from callcenter.tickets import service as tickets
@@ -59,10 +59,7 @@ async def call_requester(ticket_id: int) -> CallOut:
     assert user is not None
     agent = await agents.agent_for_user(db(), user=user)
     await release()
-    try:
-        number = await click_to_call.call_requester(
-            state().telephony, agent_id=agent.id, ticket_id=ticket_id
-        )
-    except work.WorkError as refused:
-        raise APIError(refused.status, refused.code, refused.message) from None
+    number = await click_to_call.call_requester(
+        state().telephony, agent_id=agent.id, ticket_id=ticket_id
+    )
     return CallOut(number=number, message=f"Your phone rings first, then {number}.")
