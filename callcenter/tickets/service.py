@@ -101,6 +101,22 @@ async def recent_for(
     return list(await session.scalars(query))
 
 
+async def customer_timeline(
+    session: AsyncSession, *, customer_id: int, before_id: int | None = None, limit: int = 50
+) -> list[TicketEvent]:
+    """The customer's history across all their tickets and channels, newest first, a page at
+    a time (`before_id`: the oldest event of the page before). After a merge it is both
+    customers' history, because a merge gives the survivor the other's tickets."""
+    query = (
+        select(TicketEvent)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .where(Ticket.requester_id == customer_id)
+    )
+    if before_id is not None:
+        query = query.where(TicketEvent.id < before_id)
+    return list(await session.scalars(query.order_by(TicketEvent.id.desc()).limit(limit)))
+
+
 async def timeline(session: AsyncSession, *, ticket_id: int) -> list[TicketEvent]:
     return list(await session.scalars(
         select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
