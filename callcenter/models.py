@@ -15,7 +15,15 @@ from callcenter.routing.models import (
     Workflow,
 )
 from callcenter.telephony.models import Call, CallEvent
-from callcenter.tickets.models import Ticket, TicketEvent
+from callcenter.tickets.models import (
+    DeskSettings,
+    Macro,
+    SlaPolicy,
+    Ticket,
+    TicketEvent,
+    TicketGroup,
+    Trigger,
+)
 
 __all__ = [
     "Agent",
@@ -27,14 +35,19 @@ __all__ = [
     "Call",
     "CallEvent",
     "Customer",
+    "DeskSettings",
     "Identity",
     "LoginSession",
+    "Macro",
     "QueueMember",
     "Reservation",
+    "SlaPolicy",
     "Task",
     "TaskQueue",
     "Ticket",
     "TicketEvent",
+    "TicketGroup",
+    "Trigger",
     "User",
     "Workflow",
 ]

@@ -15,6 +15,8 @@ class BlockKind(enum.StrEnum):
     exact = "exact"
     prefix = "prefix"
     anonymous = "anonymous"
+    email = "email"
+    domain = "domain"
 
 
 class BlocklistEntry(CreatedAtMixin, Base):
@@ -22,7 +24,8 @@ class BlocklistEntry(CreatedAtMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[BlockKind] = mapped_column(Enum(BlockKind, native_enum=False, length=20))
-    value: Mapped[str] = mapped_column(String(64), default="", index=True)
+    # E.164 for exact, digits after "+" for prefix, lower case for email and domain.
+    value: Mapped[str] = mapped_column(String(320), default="", index=True)
     reason: Mapped[str] = mapped_column(String(500), default="")
     expires_at: Mapped[dt.datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 
 from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
@@ -21,6 +22,11 @@ class Customer(CreatedAtMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    # A customer merged into another keeps its row (links to it still work) but nothing
+    # else: its identities and tickets went to `merged_into_id`.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    merged_at: Mapped[dt.datetime | None]
+    merged_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
     identities: Mapped[list[Identity]] = relationship(
         back_populates="customer", cascade="all, delete-orphan"

@@ -53,8 +53,12 @@ async def land_on_ticket(session: AsyncSession, *, call: Call, force: bool = Fal
         body=summary(call, queue.name if queue else None, task, agent.email if agent else None),
         call_id=call.id,
         priority=TicketPriority(priority) if priority else None,
+        # An agent who took the call answered the customer: the SLA's reply.
+        answered_at=(call.connected_at or call.ended_at) if agent is not None else None,
         data={
             "call_sid": call.sid,
+            "direction": call.direction.value,
+            "agent": agent.email if agent else None,
             "outcome": call.outcome,
             "queue": queue.name if queue else None,
             "priority": task.priority if task else None,

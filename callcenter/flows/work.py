@@ -305,7 +305,7 @@ async def save_wrapup(
                   "wrap_up": True},
         )
     if wrapup.ticket_status is not None:
-        tickets.set_status(session, ticket, wrapup.ticket_status, author_id=author_id)
+        await tickets.set_status(session, ticket, wrapup.ticket_status, author_id=author_id)
     await session.flush()
     changed(session, agent.id)
     log.info("routing.wrapup.saved", extra={"reservation_id": reservation.id,

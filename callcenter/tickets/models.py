@@ -16,12 +16,14 @@ class TicketStatus(enum.StrEnum):
     new = "new"
     open = "open"
     pending = "pending"
+    on_hold = "on_hold"
     solved = "solved"
     closed = "closed"
 
     @property
     def is_open(self) -> bool:
-        return self in (TicketStatus.new, TicketStatus.open, TicketStatus.pending)
+        """Still work to do (a new contact joins it); solved and closed tickets are done."""
+        return self not in (TicketStatus.solved, TicketStatus.closed)
 
 
 class TicketPriority(enum.StrEnum):
@@ -29,6 +31,11 @@ class TicketPriority(enum.StrEnum):
     normal = "normal"
     high = "high"
     urgent = "urgent"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more urgent: low 0 .. urgent 3."""
+        return list(TicketPriority).index(self)
 
 
 class Channel(enum.StrEnum):
@@ -45,6 +52,7 @@ class TicketEventKind(enum.StrEnum):
     email = "email"
     chat = "chat"
     sms = "sms"
+    web = "web"
     note = "note"
     field_change = "field_change"
 
@@ -62,10 +70,24 @@ class Ticket(CreatedAtMixin, Base):
     )
     channel: Mapped[Channel] = mapped_column(Enum(Channel, native_enum=False, length=20))
     requester_id: Mapped[int] = mapped_column(ForeignKey("customer.id"), index=True)
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), index=True
+    )
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_group.id", ondelete="SET NULL"))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     solved_at: Mapped[dt.datetime | None]
+    # SLA (see sla.py): when each target falls due, when it was met, and the earliest
+    # target still unmet (what "breaching soon" sorts by). None: no target applies.
+    first_reply_due_at: Mapped[dt.datetime | None]
+    first_replied_at: Mapped[dt.datetime | None]
+    next_reply_due_at: Mapped[dt.datetime | None]
+    resolution_due_at: Mapped[dt.datetime | None]
+    sla_due_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    # The customer has been waiting for our answer since then (None: we answered last).
+    awaiting_since: Mapped[dt.datetime | None]
+    # A ticket merged into another is closed, and says where its history went.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
 
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
@@ -75,13 +97,77 @@ class Ticket(CreatedAtMixin, Base):
     __table_args__ = (Index("ix_ticket_requester_updated", "requester_id", "updated_at"),)
 
 
+class TicketGroup(CreatedAtMixin, Base):
+    """A team tickets are given to (Billing, Tier 2); an assignee works within it."""
+
+    __tablename__ = "ticket_group"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class SlaPolicy(Base):
+    """A priority's targets, in minutes of the hours they are counted in (see sla.py)."""
+
+    __tablename__ = "sla_policy"
+
+    priority: Mapped[TicketPriority] = mapped_column(
+        Enum(TicketPriority, native_enum=False, length=20), primary_key=True
+    )
+    first_reply_minutes: Mapped[int | None]
+    next_reply_minutes: Mapped[int | None]
+    resolution_minutes: Mapped[int | None]
+    # Business hours as people write them ("mon-fri 09:00-17:00", "24/7"), in `zone`.
+    hours: Mapped[str] = mapped_column(String(300), default="mon-fri 09:00-17:00")
+    zone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+
+class DeskSettings(Base):
+    """The help desk's own settings, one row (id 1), changed by admins while it runs."""
+
+    __tablename__ = "desk_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # A contact joins the customer's open ticket if it was updated this recently, else it
+    # opens a new ticket (0: any open ticket, however old).
+    thread_window_hours: Mapped[int] = mapped_column(default=168)
+
+
+class Trigger(CreatedAtMixin, Base):
+    """A rule run when a ticket is created or updated: if the conditions hold, the actions
+    are applied, in `position` order (see triggers.py for the shapes of both)."""
+
+    __tablename__ = "ticket_trigger"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    position: Mapped[int] = mapped_column(default=0)
+    on_create: Mapped[bool] = mapped_column(default=True)
+    on_update: Mapped[bool] = mapped_column(default=True)
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class Macro(CreatedAtMixin, Base):
+    """A saved reply plus field changes, applied to a ticket in one click."""
+
+    __tablename__ = "ticket_macro"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
 class TicketEvent(CreatedAtMixin, Base):
     """One entry on a ticket's timeline: a call, a voicemail, a message, a note, a change."""
 
     __tablename__ = "ticket_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
     kind: Mapped[TicketEventKind] = mapped_column(
         Enum(TicketEventKind, native_enum=False, length=20)
     )
@@ -93,3 +179,6 @@ class TicketEvent(CreatedAtMixin, Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+    # A ticket's timeline in order, and a customer's across their tickets (newest first).
+    __table_args__ = (Index("ix_ticket_event_ticket_id_id", "ticket_id", "id"),)

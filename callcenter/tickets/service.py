@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter import events
 from callcenter.customers import service as customers
 from callcenter.db import utcnow
+from callcenter.tickets import actions, sla, triggers
 from callcenter.tickets.models import (
     Channel,
+    DeskSettings,
     Ticket,
     TicketEvent,
     TicketEventKind,
@@ -21,14 +25,27 @@ from callcenter.tickets.models import (
 OPEN_STATUSES = [status for status in TicketStatus if status.is_open]
 
 
-async def find_open_ticket(session: AsyncSession, *, customer_id: int) -> Ticket | None:
-    """The customer's most recently updated ticket that is not solved or closed."""
-    return await session.scalar(
-        select(Ticket)
-        .where(Ticket.requester_id == customer_id, Ticket.status.in_(OPEN_STATUSES))
-        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-        .limit(1)
+async def desk_settings(session: AsyncSession) -> DeskSettings:
+    """The desk's settings row (made with its defaults if an admin removed it)."""
+    found = await session.get(DeskSettings, 1)
+    if found is None:
+        found = DeskSettings(id=1, thread_window_hours=168)
+        session.add(found)
+        await session.flush()
+    return found
+
+
+async def find_open_ticket(
+    session: AsyncSession, *, customer_id: int, since: dt.datetime | None = None
+) -> Ticket | None:
+    """The customer's most recently updated ticket that is not solved or closed (and was
+    updated after `since`, when given)."""
+    query = select(Ticket).where(
+        Ticket.requester_id == customer_id, Ticket.status.in_(OPEN_STATUSES)
     )
+    if since is not None:
+        query = query.where(Ticket.updated_at >= since)
+    return await session.scalar(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(1))
 
 
 async def event_for_call(session: AsyncSession, *, call_id: int) -> TicketEvent | None:
@@ -47,42 +64,89 @@ async def add_contact(
     data: dict[str, Any] | None = None,
     priority: TicketPriority | None = None,
     ticket_id: int | None = None,
+    answered_at: dt.datetime | None = None,
+    author_id: int | None = None,
 ) -> TicketEvent:
     """Put a contact on the customer's open ticket, or open a new ticket for it.
 
-    A contact on an existing ticket reopens a pending one, because the customer is waiting
-    on us again. A call lands at most once (the call id is unique on the timeline).
-    `priority` raises the ticket's priority to at least that (an urgent caller's ticket is
-    urgent), never lowers it. `ticket_id` names the ticket outright (a call made from it).
+    It joins the open ticket updated within the desk's thread window; otherwise a new
+    ticket opens. A contact on an existing ticket reopens a pending or on-hold one,
+    because the customer is waiting on us again, and starts the next-reply clock. A call
+    lands at most once (the call id is unique on the timeline). `priority` raises the
+    ticket's priority to at least that (an urgent caller's ticket is urgent), never lowers
+    it. `ticket_id` names the ticket outright (a call made from it). `answered_at`: an
+    agent answered the customer in this contact (a call they took), which is a reply.
+    Triggers run on the ticket afterwards.
     """
     await customers.lock(session, customer_id=customer_id)
     if call_id is not None and (existing := await event_for_call(session, call_id=call_id)):
         return existing
+    now = utcnow()
     ticket = await get_ticket(session, ticket_id=ticket_id) if ticket_id is not None else None
     if ticket is None:
-        ticket = await find_open_ticket(session, customer_id=customer_id)
+        window = (await desk_settings(session)).thread_window_hours
+        since = now - dt.timedelta(hours=window) if window else None
+        ticket = await find_open_ticket(session, customer_id=customer_id, since=since)
+    created = ticket is None
     if ticket is None:
         ticket = Ticket(
-            subject=subject, channel=channel, requester_id=customer_id,
-            priority=TicketPriority.normal,
+            subject=subject[:300], channel=channel, requester_id=customer_id,
+            priority=TicketPriority.normal, status=TicketStatus.new, tags=[], created_at=now,
+            updated_at=now,
         )
         session.add(ticket)
         await session.flush()
-    elif ticket.status == TicketStatus.pending:
+    elif ticket.status in (TicketStatus.pending, TicketStatus.on_hold):
         ticket.status = TicketStatus.open
-    if priority is not None and _RANK[priority] > _RANK[ticket.priority]:
+    if priority is not None and priority.rank > ticket.priority.rank:
         ticket.priority = priority
-    now = utcnow()
+    policy = await sla.policy_for(session, priority=ticket.priority)
+    sla.customer_waiting(ticket, policy, at=now)
+    if answered_at is not None:
+        sla.replied(ticket, policy, at=answered_at)
     event = TicketEvent(
-        ticket_id=ticket.id, kind=kind, body=body, call_id=call_id, data=data or {}, created_at=now
+        ticket_id=ticket.id, kind=kind, body=body, call_id=call_id, data=data or {},
+        created_at=now, author_id=author_id,
     )
     session.add(event)
     ticket.updated_at = now
     await session.flush()
+    await triggers.run(session, ticket, triggers.Change(created=created, text=body, at=now))
+    events.record(session, "tickets.event.added", ticket_id=ticket.id, event_id=event.id)
     return event
 
 
-_RANK = {priority: rank for rank, priority in enumerate(TicketPriority)}
+async def create_ticket(
+    session: AsyncSession,
+    *,
+    requester_id: int,
+    subject: str,
+    body: str,
+    channel: Channel,
+    author_id: int | None,
+    tags: list[str] | None = None,
+) -> Ticket:
+    """A ticket an agent opens for a customer (or a system opens through the API); its
+    body is the request, in the customer's words, first on the timeline."""
+    await customers.lock(session, customer_id=requester_id)
+    now = utcnow()
+    ticket = Ticket(
+        subject=subject[:300], channel=channel, requester_id=requester_id,
+        priority=TicketPriority.normal, status=TicketStatus.new,
+        tags=list(actions.clean_tags(tags or [])), created_at=now, updated_at=now,
+    )
+    session.add(ticket)
+    await session.flush()
+    sla.customer_waiting(ticket, await sla.policy_for(session, priority=ticket.priority), at=now)
+    event = TicketEvent(
+        ticket_id=ticket.id, kind=TicketEventKind.web, body=body, author_id=author_id,
+        created_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    await triggers.run(session, ticket, triggers.Change(created=True, text=body, at=now))
+    events.record(session, "tickets.ticket.created", ticket_id=ticket.id)
+    return ticket
 
 
 async def get_ticket(session: AsyncSession, *, ticket_id: int) -> Ticket | None:
@@ -145,22 +209,23 @@ def add_note(
     return event
 
 
-def set_status(
+async def update(
+    session: AsyncSession, ticket: Ticket, changes: actions.Changes, *, author_id: int | None,
+    via: str = "", text: str = "",
+) -> list[TicketEvent]:
+    """Change the ticket's fields (each change on its timeline), then run the update
+    triggers on it. `text`: a note or reply made with the change, for the triggers."""
+    made = await actions.change(session, ticket, changes, author_id=author_id, via=via)
+    if made or text:
+        await triggers.run(
+            session, ticket, triggers.Change(created=False, text=text, at=utcnow())
+        )
+        events.record(session, "tickets.ticket.updated", ticket_id=ticket.id)
+    return made
+
+
+async def set_status(
     session: AsyncSession, ticket: Ticket, status: TicketStatus, *, author_id: int
-) -> TicketEvent | None:
-    """Change the ticket's status with a field change on its timeline (who, from, to);
-    None when it already has that status."""
-    if ticket.status == status:
-        return None
-    now = utcnow()
-    event = TicketEvent(
-        ticket_id=ticket.id, kind=TicketEventKind.field_change, author_id=author_id,
-        body=f"Status changed from {ticket.status.value} to {status.value}.",
-        data={"field": "status", "from": ticket.status.value, "to": status.value},
-        created_at=now,
-    )
-    session.add(event)
-    ticket.status = status
-    ticket.updated_at = now
-    ticket.solved_at = now if status in (TicketStatus.solved, TicketStatus.closed) else None
-    return event
+) -> list[TicketEvent]:
+    """Change the ticket's status with a field change on its timeline (who, from, to)."""
+    return await update(session, ticket, actions.Changes(status=status), author_id=author_id)
