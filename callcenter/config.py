@@ -16,6 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -80,6 +81,9 @@ class Settings(BaseSettings):
     webhook_deadline_seconds: float = Field(default=4.0, gt=0, le=14)
     # The centre's own time zone (IANA name): where "today" starts on the live board.
     timezone: str = "UTC"
+    # Where a phone number typed without a country code is read (ISO 3166 code): with
+    # "US", (415) 555-0100 is +14155550100; with "GB", 020 7946 0000 is +442079460000.
+    phone_region: str = "US"
     # How long a statement waits for a lock held elsewhere (SQLite's busy timeout,
     # PostgreSQL's lock_timeout) before it fails: below the webhook deadline.
     database_lock_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
@@ -138,6 +142,13 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not a time zone (e.g. Europe/Berlin)") from None
         return value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a country code phone numbers know (e.g. US, GB)")
+        return value.upper()
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

@@ -5,7 +5,8 @@ Database tests run twice, once per backend (ids `sqlite` and `postgres`):
 
 - SQLite: a template file is migrated once per session; each test gets its own copy.
 - PostgreSQL: one database per session (`callcenter_test_<random>`) on the server at
-  `CALLCENTER_TEST_POSTGRES_URL`, migrated once; every table is truncated before each test.
+  `CALLCENTER_TEST_POSTGRES_URL`, migrated once; before each test every table goes back to
+  what the migrations leave (empty, or the rows they ship).
   `CALLCENTER_TEST_POSTGRES=0` skips the PostgreSQL runs; an unreachable server fails them.
 
 Markers:
@@ -109,13 +110,19 @@ _TABLES_SQL = (
 )
 # Sequences owned by a table's column (serial or identity) that have handed out a value.
 _USED_SEQUENCES_SQL = """
-SELECT seq.relname AS name
+SELECT seq.relname AS name, used.last_value AS last_value
 FROM pg_class seq
 JOIN pg_depend dep ON dep.objid = seq.oid AND dep.deptype IN ('a', 'i')
 JOIN pg_namespace ns ON ns.oid = seq.relnamespace
 JOIN pg_sequences used ON used.schemaname = ns.nspname AND used.sequencename = seq.relname
 WHERE seq.relkind = 'S' AND ns.nspname = current_schema() AND used.last_value IS NOT NULL
 """
+
+
+def _fingerprint_sql(table: str) -> str:
+    """One value that changes whenever any row of `table` does."""
+    return (f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
+            f"FROM {_quote(table)} t")
 
 
 def _literal(name: str) -> str:
@@ -149,7 +156,11 @@ class _LoopThread:
 
 
 class PostgresDatabase:
-    """The session's PostgreSQL database: created, migrated, truncated per test, dropped."""
+    """The session's PostgreSQL database: created, migrated, truncated per test, dropped.
+
+    "Empty" means as the migrations leave it: the rows they ship (the SLA policy, the
+    shipped triggers and macros) are put back as they were, and their ids go on from there.
+    """
 
     def __init__(self, admin_url: str) -> None:
         self.admin_dsn = _asyncpg_dsn(admin_url)
@@ -161,6 +172,9 @@ class PostgresDatabase:
         )
         self._thread = _LoopThread()
         self._connection: asyncpg.Connection | None = None
+        # What the migrations ship: each table's rows and fingerprint, and the sequences.
+        self._seeds: dict[str, tuple[list[asyncpg.Record], str]] = {}
+        self._seed_sequences: dict[str, int] = {}
 
     def create(self) -> None:
         async def create() -> None:
@@ -181,6 +195,26 @@ class PostgresDatabase:
                 pytrace=False,
             )
         migrate.upgrade(self.url)
+        self._thread.run(self._snapshot())
+
+    async def _snapshot(self) -> None:
+        connection = await self._connect()
+        for row in await connection.fetch(_TABLES_SQL):
+            records = await connection.fetch(f"SELECT * FROM {_quote(row['name'])}")
+            if records:
+                fingerprint = await connection.fetchval(_fingerprint_sql(row["name"]))
+                self._seeds[row["name"]] = (list(records), fingerprint)
+        self._seed_sequences = {
+            row["name"]: row["last_value"] for row in await connection.fetch(_USED_SEQUENCES_SQL)
+        }
+
+    async def _restore(self, connection: asyncpg.Connection, tables: list[str]) -> None:
+        """Put the shipped rows of `tables` back (they have just been emptied)."""
+        for name in tables:
+            records, _ = self._seeds[name]
+            await connection.copy_records_to_table(
+                name, records=[tuple(record) for record in records], columns=list(records[0].keys())
+            )
 
     async def _connect(self) -> asyncpg.Connection:
         if self._connection is None or self._connection.is_closed():
@@ -195,7 +229,11 @@ class PostgresDatabase:
             tables = await connection.fetch(_TABLES_SQL)
             if tables:
                 names = ", ".join(_quote(row["name"]) for row in tables)
-                await connection.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+                async with connection.transaction():
+                    await connection.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+                    await self._restore(connection, list(self._seeds))
+                    for name, value in self._seed_sequences.items():
+                        await connection.execute("SELECT setval($1, $2)", name, value)
 
         self._thread.run(truncate())
 
@@ -214,18 +252,30 @@ class PostgresDatabase:
             if not tables:
                 return True
             probe = " UNION ALL ".join(
+                f"SELECT {_literal(name)} WHERE ({_fingerprint_sql(name)}) <> "
+                f"{_literal(self._seeds[name][1])}" if name in self._seeds else
                 f"SELECT {_literal(name)} WHERE EXISTS (SELECT 1 FROM {_quote(name)})"
                 for name in tables
             )
             dirty = {row[0] for row in await connection.fetch(probe)}
-            sequences = [row["name"] for row in await connection.fetch(_USED_SEQUENCES_SQL)]
+            sequences = {
+                row["name"]: row["last_value"]
+                for row in await connection.fetch(_USED_SEQUENCES_SQL)
+                if row["last_value"] != self._seed_sequences.get(row["name"])
+            }
             if not dirty and not sequences:
                 return True
             statements = [f"DELETE FROM {_quote(name)}" for name in _children_first(dirty)]
-            statements += [f"ALTER SEQUENCE {_quote(name)} RESTART" for name in sequences]
+            statements += [f"ALTER SEQUENCE {_quote(name)} RESTART" for name in sequences
+                           if name not in self._seed_sequences]
             try:
                 async with connection.transaction():
-                    await connection.execute(";\n".join(statements))
+                    await connection.execute(";\n".join(statements or ["SELECT 1"]))
+                    await self._restore(connection, sorted(dirty & set(self._seeds)))
+                    for name in sequences.keys() & self._seed_sequences.keys():
+                        await connection.execute(
+                            "SELECT setval($1, $2)", name, self._seed_sequences[name]
+                        )
             except asyncpg.ForeignKeyViolationError:
                 return False
             return True

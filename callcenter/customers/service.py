@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter.customers import phones
 from callcenter.customers.models import Customer, Identity, IdentityKind
 from callcenter.db import utcnow
 from callcenter.upsert import insert_ignoring_conflicts
@@ -89,3 +90,150 @@ async def phone_numbers(session: AsyncSession, *, customer_id: int) -> list[str]
         .order_by(Identity.id)
     )
     return list(rows)
+
+
+class IdentityError(ValueError):
+    """An identity that cannot be used: unreadable, or another customer's."""
+
+
+def normalise(kind: IdentityKind, value: str, *, region: str) -> str:
+    """The one form an identity is stored and looked up in: E.164 for a phone number typed
+    any way (spaces, dashes, dots, "/", a national prefix: read in `region`), lower case
+    for an email address, trimmed for a chat id."""
+    value = value.strip()
+    if kind == IdentityKind.phone:
+        number = phones.to_e164(value, region=region)
+        if number is None:
+            raise IdentityError(f"{value!r} is not a phone number")
+        return number
+    if kind == IdentityKind.email:
+        local, _, domain = value.lower().rpartition("@")
+        if not local or "." not in domain or " " in value or len(value) > 320:
+            raise IdentityError(f"{value!r} is not an email address")
+        return f"{local}@{domain}"
+    if not value or len(value) > 320:
+        raise IdentityError("a chat id cannot be empty")
+    return value
+
+
+def guess_kind(text: str) -> IdentityKind | None:
+    """What a person typed into a search box looks like: an email address, a phone number
+    (digits and the punctuation people write numbers with), or neither."""
+    text = text.strip()
+    if "@" in text:
+        return IdentityKind.email
+    if text and sum(ch.isdigit() for ch in text) >= 5 and all(ch in _PHONE_CHARS for ch in text):
+        return IdentityKind.phone
+    return None
+
+
+_PHONE_CHARS = set("0123456789+-. /()")
+
+
+async def lookup(session: AsyncSession, *, text: str, region: str) -> Customer | None:
+    """The customer behind whatever identity `text` is (a number in any format, an email
+    address in any case, a chat id), or None."""
+    kind = guess_kind(text) or IdentityKind.chat
+    try:
+        value = normalise(kind, text, region=region)
+    except IdentityError:
+        return None
+    return await find_by_identity(session, kind=kind, value=value)
+
+
+async def identities(session: AsyncSession, *, customer_id: int) -> list[Identity]:
+    return list(await session.scalars(
+        select(Identity).where(Identity.customer_id == customer_id)
+        .order_by(Identity.kind, Identity.id)
+    ))
+
+
+async def get_identity(session: AsyncSession, *, identity_id: int) -> Identity | None:
+    return await session.get(Identity, identity_id)
+
+
+async def add_identity(
+    session: AsyncSession, *, customer: Customer, kind: IdentityKind, value: str, region: str
+) -> Identity:
+    """Give the customer another way we recognise them (IdentityError if it is another
+    customer's: merge the two instead)."""
+    value = normalise(kind, value, region=region)
+    owner = await find_by_identity(session, kind=kind, value=value)
+    if owner is not None:
+        if owner.id == customer.id:
+            found = await session.scalar(
+                select(Identity).where(Identity.kind == kind, Identity.value == value)
+            )
+            assert found is not None
+            return found
+        raise IdentityError(f"{value} belongs to customer #{owner.id}: merge the two instead")
+    identity = Identity(customer_id=customer.id, kind=kind, value=value, created_at=utcnow())
+    session.add(identity)
+    await session.flush()
+    return identity
+
+
+async def remove_identity(session: AsyncSession, *, identity: Identity) -> None:
+    await session.delete(identity)
+    await session.flush()
+
+
+async def list_customers(
+    session: AsyncSession, *, q: str = "", region: str, offset: int = 0, limit: int = 50
+) -> tuple[list[Customer], int]:
+    """Customers matching `q` (an identity in any format, or part of a name), newest
+    first, with how many match in all. Merged-away customers are left out."""
+    query = select(Customer).where(Customer.merged_into_id.is_(None))
+    if q.strip():
+        found = await lookup(session, text=q, region=region)
+        name = Customer.name.ilike(f"%{_escape_like(q.strip())}%", escape="\\")
+        query = query.where(name | (Customer.id == found.id) if found else name)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(query.order_by(Customer.id.desc()).offset(offset).limit(limit))
+    return list(rows), total or 0
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def rename(session: AsyncSession, *, customer: Customer, name: str) -> None:
+    customer.name = name.strip()[:200]
+    await session.flush()
+
+
+async def merge(
+    session: AsyncSession, *, source: Customer, target: Customer, actor_id: int | None
+) -> None:
+    """Give `target` every identity of `source` and mark `source` merged into it.
+
+    The caller moves what other domains hold for `source` (tickets, calls) in the same
+    transaction: see flows/merging.py. `source` keeps its row so old links still resolve.
+    """
+    await session.execute(
+        update(Identity).where(Identity.customer_id == source.id).values(customer_id=target.id)
+    )
+    if not target.name and source.name:
+        target.name = source.name
+    source.merged_into_id = target.id
+    source.merged_at = utcnow()
+    source.merged_by_id = actor_id
+    await session.flush()
+
+
+async def merged_from(session: AsyncSession, *, customer_id: int) -> list[Customer]:
+    """The customers merged into this one, latest merge first."""
+    return list(await session.scalars(
+        select(Customer).where(Customer.merged_into_id == customer_id)
+        .order_by(Customer.merged_at.desc())
+    ))
+
+
+async def surviving(session: AsyncSession, *, customer_id: int) -> Customer | None:
+    """The customer this one is now: itself, or the one it was merged into (followed)."""
+    customer = await get(session, customer_id=customer_id)
+    seen = set()
+    while customer is not None and customer.merged_into_id is not None and customer.id not in seen:
+        seen.add(customer.id)
+        customer = await get(session, customer_id=customer.merged_into_id)
+    return customer

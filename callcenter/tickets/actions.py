@@ -200,4 +200,4 @@ async def _group_names(session: AsyncSession, ids: set[int | None]) -> dict[int 
     rows = await session.execute(
         select(TicketGroup.id, TicketGroup.name).where(TicketGroup.id.in_(wanted))
     )
-    return dict(rows.tuples().all())
+    return {group_id: name for group_id, name in rows}
