@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import object_session
@@ -195,3 +195,10 @@ async def stale_calls(session: AsyncSession, *, older_than: dt.datetime) -> list
     """Calls still open long after they began: their final callback may have been lost."""
     query = select(Call).where(Call.status.not_in(FINAL_STATUSES), Call.started_at < older_than)
     return list(await session.scalars(query))
+
+
+async def reassign_customer(session: AsyncSession, *, from_id: int, to_id: int) -> None:
+    """Calls of a customer merged into another become the survivor's."""
+    await session.execute(
+        update(Call).where(Call.customer_id == from_id).values(customer_id=to_id)
+    )

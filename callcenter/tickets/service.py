@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy import update as sa_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter import events
@@ -206,6 +207,7 @@ def add_note(
     )
     session.add(event)
     ticket.updated_at = now
+    events.record(session, "tickets.ticket.updated", ticket_id=ticket.id)
     return event
 
 
@@ -229,3 +231,72 @@ async def set_status(
 ) -> list[TicketEvent]:
     """Change the ticket's status with a field change on its timeline (who, from, to)."""
     return await update(session, ticket, actions.Changes(status=status), author_id=author_id)
+
+
+class TicketError(ValueError):
+    """A change to tickets that cannot be made, and why."""
+
+
+async def move_event(
+    session: AsyncSession, *, event: TicketEvent, to: Ticket, actor_id: int
+) -> TicketEvent:
+    """Move one timeline entry (a call, a message) to the ticket it belongs on; both
+    timelines say so. The entry keeps its time and its link to the call or message."""
+    source = await get_ticket(session, ticket_id=event.ticket_id)
+    assert source is not None
+    if source.id == to.id:
+        raise TicketError("it is already on that ticket")
+    if to.merged_into_id is not None:
+        raise TicketError(f"#{to.id} was merged into #{to.merged_into_id}: move it there")
+    event.ticket_id = to.id
+    event.data = {**(event.data or {}), "moved_from": source.id}
+    for ticket, text in ((source, f"Moved a {event.kind.value} entry to #{to.id}."),
+                         (to, f"Moved a {event.kind.value} entry here from #{source.id}.")):
+        add_note(session, ticket, author_id=actor_id, body=text,
+                 data={"moved_event": event.id})
+    await session.flush()
+    events.record(session, "tickets.ticket.updated", ticket_id=source.id)
+    events.record(session, "tickets.ticket.updated", ticket_id=to.id)
+    return event
+
+
+async def merge_tickets(
+    session: AsyncSession, *, source: Ticket, target: Ticket, actor_id: int
+) -> None:
+    """Put everything on `source` onto `target` and close `source`, pointing at it.
+
+    Every event moves (in order: ids keep their order), tags are combined, the higher
+    priority wins; both timelines record the merge.
+    """
+    if source.id == target.id:
+        raise TicketError("a ticket cannot be merged into itself")
+    for ticket in (source, target):
+        if ticket.merged_into_id is not None:
+            raise TicketError(f"#{ticket.id} was already merged into #{ticket.merged_into_id}")
+    await session.execute(
+        sa_update(TicketEvent).where(TicketEvent.ticket_id == source.id)
+        .values(ticket_id=target.id)
+    )
+    await actions.change(session, target, actions.Changes(
+        tags=actions.clean_tags([*(target.tags or []), *(source.tags or [])]),
+        priority=source.priority if source.priority.rank > target.priority.rank else None,
+    ), author_id=actor_id, via=f"merge of #{source.id}")
+    add_note(session, target, author_id=actor_id, body=f"Ticket #{source.id} merged into this one.",
+             data={"merged_from": source.id})
+    await actions.change(session, source, actions.Changes(status=TicketStatus.closed),
+                         author_id=actor_id, via=f"merged into #{target.id}")
+    source.merged_into_id = target.id
+    add_note(session, source, author_id=actor_id, body=f"Merged into #{target.id}.",
+             data={"merged_into": target.id})
+    await session.flush()
+    events.record(session, "tickets.ticket.updated", ticket_id=source.id)
+    events.record(session, "tickets.ticket.updated", ticket_id=target.id)
+
+
+async def reassign_requester(session: AsyncSession, *, from_id: int, to_id: int) -> int:
+    """Tickets of a customer merged into another become the survivor's (their Last Five
+    and history then include them); how many moved."""
+    moved = await session.execute(
+        sa_update(Ticket).where(Ticket.requester_id == from_id).values(requester_id=to_id)
+    )
+    return moved.rowcount or 0
