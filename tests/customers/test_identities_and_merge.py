@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from builders import make_user
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from builders import make_user
 from callcenter.audit.models import AuditEntry
 from callcenter.customers import service as customers
 from callcenter.customers.models import IdentityKind
@@ -84,7 +84,9 @@ async def test_a_merge_keeps_everything_and_shows_on_both(db_session: AsyncSessi
     assert [c.id for c in await customers.merged_from(db_session, customer_id=survivor.id)] == [
         emailer.id
     ]
-    logged = await db_session.scalar(select(AuditEntry).where(AuditEntry.action == "customer.merged"))
+    logged = await db_session.scalar(
+        select(AuditEntry).where(AuditEntry.action == "customer.merged")
+    )
     assert logged is not None and logged.details["merged"] == emailer.id
 
     # Either number now reaches the survivor; merging again is refused, clearly.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from builders import make_user
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from builders import make_user
 from callcenter.customers import service as customers
 from callcenter.db import utcnow
 from callcenter.tickets import actions, lists, macros
