@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from quart_schema import DataSource, OpenAPIProvider
@@ -11,7 +11,16 @@ from quart_schema.typing import Model
 # Bounds OFFSET = (page - 1) * per_page far inside the 64-bit integers SQLite and PostgreSQL
 # take (a larger page is an overflow, a 500), yet far beyond any page a person pages to.
 MAX_PAGE = 1_000_000
+# The largest row id (32-bit keys). Paths take plain `<int:...>` and lookups answer 404
+# beyond it: werkzeug answers a converter's `max` with a 405 when the path has other methods.
+ROW_ID_MAX = 2**31 - 1
 MAX_PER_PAGE = 200
+
+
+# No control characters: they make a page unreadable, and PostgreSQL refuses NUL outright.
+PlainText = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
+# Text over several lines (notes, replies, requests): tabs and line breaks besides.
+LongText = Annotated[str, Field(pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 
 
 class ErrorBody(BaseModel):

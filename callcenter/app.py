@@ -23,6 +23,7 @@ from callcenter.accounts.admin_views import bp as admin_pages
 from callcenter.accounts.views import api_bp as accounts_api
 from callcenter.accounts.views import pages as accounts_pages
 from callcenter.config import PROJECT_DIR, Settings
+from callcenter.customers.views import bp as customers_views
 from callcenter.db import create_engine, create_sessionmaker, transaction
 from callcenter.flows import build_telephony
 from callcenter.flows import queues as flow_queues
@@ -41,6 +42,7 @@ from callcenter.routing.views import bp as routing_api
 from callcenter.telephony import tokens
 from callcenter.telephony.gateway import TwilioGateway
 from callcenter.telephony.views import bp as telephony_hooks
+from callcenter.tickets.api_views import bp as tickets_api
 from callcenter.tickets.views import bp as ticket_pages
 
 log = logging.getLogger("callcenter.http")
@@ -112,7 +114,8 @@ def create_app(settings: Settings) -> Quart:
     for blueprint in (
         accounts_pages, admin_pages, routing_pages, softphone_pages, board_pages, accounts_api,
         routing_api,
-        queues_api, tasks_api, dispositions_api, ticket_pages, telephony_hooks, health,
+        queues_api, tasks_api, dispositions_api, ticket_pages, tickets_api, customers_views,
+        telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)
     _register_vendor(app)

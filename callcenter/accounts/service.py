@@ -245,3 +245,10 @@ async def list_users(
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     users = await session.scalars(query.order_by(User.id).offset(offset).limit(limit))
     return list(users), total or 0
+
+
+async def active_users(session: AsyncSession) -> list[User]:
+    """Everyone who can sign in, by email: whom a ticket can be assigned to."""
+    return list(await session.scalars(
+        select(User).where(User.is_active).order_by(User.email)
+    ))

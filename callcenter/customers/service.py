@@ -52,6 +52,14 @@ async def find_or_create_by_phone(session: AsyncSession, *, phone: str) -> Custo
     return winner
 
 
+async def create_named(session: AsyncSession, *, name: str) -> Customer:
+    """A customer we know by name (and an identity the caller adds), not by a call."""
+    customer = Customer(name=name.strip()[:200])
+    session.add(customer)
+    await session.flush()
+    return customer
+
+
 async def create_anonymous(session: AsyncSession) -> Customer:
     """A customer for a caller who withheld their number: their call still needs a ticket."""
     customer = Customer(name="Anonymous caller")

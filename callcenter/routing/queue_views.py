@@ -20,7 +20,6 @@ from callcenter.ivr.flow import queue_names
 from callcenter.routing import edits, queues, workflows
 from callcenter.routing.models import TaskQueue, Workflow
 from callcenter.routing.schemas import (
-    ROW_ID_MAX,
     QueueIn,
     QueueList,
     QueueOut,
@@ -34,8 +33,7 @@ from callcenter.routing.schemas import (
 bp = Blueprint("queues_api", __name__, url_prefix="/api")
 tag_blueprint(bp, ["queues"])
 
-# Plain `int` paths, with ids beyond ROW_ID_MAX answered 404 by the lookups: werkzeug answers
-# 405, not 404, when one method's converter refuses an id another method's would take.
+# Plain `int` paths, with ids beyond api.ROW_ID_MAX answered 404 by the lookups.
 QUEUE = "/queues/<int:queue_id>"
 WORKFLOW = "/workflows/<int:workflow_id>"
 
@@ -66,7 +64,7 @@ async def _one(queue: TaskQueue) -> QueueOut:
 
 
 async def _queue(queue_id: int) -> TaskQueue:
-    queue = await queues.get_queue(db(), queue_id=queue_id) if queue_id <= ROW_ID_MAX else None
+    queue = await queues.get_queue(db(), queue_id=queue_id) if queue_id <= api.ROW_ID_MAX else None
     if queue is None:
         raise APIError(404, "not_found", "there is no such queue")
     return queue
@@ -204,7 +202,7 @@ async def list_workflows() -> WorkflowList:
 async def read_workflow(workflow_id: int) -> WorkflowOut:
     """One workflow's steps."""
     workflow = None
-    if workflow_id <= ROW_ID_MAX:
+    if workflow_id <= api.ROW_ID_MAX:
         workflow = await workflows.get_by_id(db(), workflow_id=workflow_id)
     if workflow is None:
         raise APIError(404, "not_found", "there is no such workflow")

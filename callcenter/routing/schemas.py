@@ -17,18 +17,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from callcenter.api import LongText, PlainText
 from callcenter.routing import expressions, workflows
 from callcenter.routing.models import Activity, RoutingState, Strategy, TaskChannel, TaskStatus
 from callcenter.routing.queues import VOICEMAIL
 from callcenter.tickets.models import TicketStatus
 
-# An id beyond an integer column names no row of ours: a 404, never a query that overflows.
-ROW_ID_MAX = 2**31 - 1
 # The names IVR queue nodes use (`callcenter.ivr.flow.QueueNode.queue`).
 QUEUE_NAME = r"^[a-z][a-z0-9_-]{0,62}$"
 QueueName = Annotated[str, Field(pattern=QUEUE_NAME)]
-# No control characters: they make a page unreadable, and PostgreSQL refuses NUL outright.
-PlainText = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
 Expression = Annotated[str, Field(max_length=expressions.MAX_LENGTH)]
 SkillName = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,40}$")]
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")]
@@ -274,7 +271,7 @@ class HoldIn(Strict):
     hold: bool
 
 
-Notes = Annotated[str, Field(max_length=10_000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
+Notes = Annotated[LongText, Field(max_length=10_000)]
 
 
 class WrapUpIn(Strict):

@@ -21,6 +21,10 @@ async def get(session: AsyncSession, *, macro_id: int) -> Macro | None:
     return await session.get(Macro, macro_id)
 
 
+async def named(session: AsyncSession, *, name: str) -> Macro | None:
+    return await session.scalar(select(Macro).where(Macro.name == name))
+
+
 async def check(session: AsyncSession, steps: Sequence[dict[str, Any]]) -> None:
     """Refuse actions that could not be applied (ActionError names the one at fault)."""
     await actions.resolve(session, Ticket(tags=[], status=TicketStatus.new), steps)

@@ -19,6 +19,7 @@ from callcenter.tickets.models import (
     Ticket,
     TicketEvent,
     TicketEventKind,
+    TicketGroup,
     TicketPriority,
     TicketStatus,
 )
@@ -150,8 +151,23 @@ async def create_ticket(
     return ticket
 
 
-async def get_ticket(session: AsyncSession, *, ticket_id: int) -> Ticket | None:
-    return await session.get(Ticket, ticket_id)
+async def get_ticket(
+    session: AsyncSession, *, ticket_id: int, lock: bool = False
+) -> Ticket | None:
+    """The ticket; `lock` holds its row until commit, so two agents' changes take turns."""
+    return await session.get(Ticket, ticket_id, with_for_update=lock or None)
+
+
+async def get_event(session: AsyncSession, *, event_id: int) -> TicketEvent | None:
+    return await session.get(TicketEvent, event_id)
+
+
+async def get_group(session: AsyncSession, *, group_id: int) -> TicketGroup | None:
+    return await session.get(TicketGroup, group_id)
+
+
+async def list_groups(session: AsyncSession) -> list[TicketGroup]:
+    return list(await session.scalars(select(TicketGroup).order_by(TicketGroup.name)))
 
 
 async def recent_for(

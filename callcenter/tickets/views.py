@@ -1,50 +1,117 @@
-"""The ticket page, `/tickets/<id>`: the ticket, its requester and its timeline.
+"""The agent's ticket pages: `/tickets` (views with counts, search, a new ticket) and
+`/tickets/<id>` (the timeline, a note, fields, macros, Last Five, the requester, merge).
 
-The softphone links here from an offer's last five tickets and after a wrap-up; its Call
-button calls the requester (click-to-call: the agent's softphone rings first). The ticket
-workspace (replies, fields, time tracking) grows on this page.
+Pages render on the server; their forms speak the JSON API (apiforms.js) and the page
+re-reads its live regions in place. `/tickets/<id>/events` tells an open ticket page
+when anyone changes the ticket, so it shows the change without a reload.
 """
 
 from __future__ import annotations
 
-from quart import Blueprint, render_template
+from collections.abc import AsyncIterator
+
+from quart import Blueprint, Response, render_template, request
 from quart_schema import hide, validate_response
+from sqlalchemy import select
 
 from callcenter import api
 from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
 from callcenter.customers import service as customers
+from callcenter.db import transaction, utcnow
 from callcenter.errors import APIError
-from callcenter.flows import click_to_call
-from callcenter.http.context import db, release, state
+from callcenter.events import Event
+from callcenter.flows import click_to_call, search
+from callcenter.http import streams
+from callcenter.http.context import db, release, settings, state
 from callcenter.routing import agents
+from callcenter.tickets import lists, macros, sla
 from callcenter.tickets import service as tickets
+from callcenter.tickets.models import Ticket, TicketPriority, TicketStatus
 from callcenter.tickets.schemas import CallOut
 
 bp = Blueprint("tickets", __name__)
+PER_PAGE = 50
 
 
-@bp.get("/tickets/<int(max=2147483647):ticket_id>")
+@bp.get("/tickets")
+@hide
+@require_role(Role.agent)
+async def tickets_page() -> str:
+    user = current_user()
+    assert user is not None
+    q = request.args.get("q", "").strip()[:200]
+    try:
+        chosen = lists.View(request.args.get("view", lists.View.mine.value))
+    except ValueError:
+        chosen = lists.View.mine
+    page = max(1, min(api.MAX_PAGE, request.args.get("page", 1, type=int) or 1))
+    offset, limit = api.page_bounds(page, PER_PAGE)
+    found, total = await search.tickets_for(
+        db(), text=q, filters=lists.Filters(view=None if q else chosen), user_id=user.id,
+        region=settings().phone_region, offset=offset, limit=limit,
+    )
+    return await render_template(
+        "tickets/tickets.html", found=found, total=total, q=q, chosen=chosen,
+        heading=f"Search: {q}" if q else chosen.title,
+        counts=await lists.counts(db(), user_id=user.id),
+        names=await customers.names(db(), customer_ids={t.requester_id for t in found}),
+        next_page=api.next_page(page, PER_PAGE, total), now=utcnow(),
+    )
+
+
+@bp.get("/tickets/<int:ticket_id>")
 @hide
 @require_role(Role.agent)
 async def ticket_page(ticket_id: int) -> str:
-    ticket = await tickets.get_ticket(db(), ticket_id=ticket_id)
+    ticket = await tickets.get_ticket(db(), ticket_id=ticket_id) if (
+        ticket_id <= api.ROW_ID_MAX
+    ) else None
     if ticket is None:
         raise APIError(404, "not_found", "There is no such ticket.")
     requester = await customers.get(db(), customer_id=ticket.requester_id)
-    numbers = await customers.phone_numbers(db(), customer_id=ticket.requester_id)
+    identities = await customers.identities(db(), customer_id=ticket.requester_id)
     timeline = await tickets.timeline(db(), ticket_id=ticket.id)
-    authors = await accounts.emails(
+    people = await accounts.emails(
         db(), user_ids={event.author_id for event in timeline if event.author_id}
     )
+    now = utcnow()
     return await render_template(
-        "tickets/ticket.html", ticket=ticket, requester=requester, numbers=numbers,
-        timeline=timeline, authors=authors,
+        "tickets/ticket.html", ticket=ticket, requester=requester, identities=identities,
+        numbers=[i.value for i in identities if i.kind.value == "phone"],
+        timeline=timeline, people=people, now=now, targets=sla.targets(ticket, now=now),
+        statuses=list(TicketStatus), priorities=list(TicketPriority),
+        assignees=await accounts.active_users(db()), groups=await tickets.list_groups(db()),
+        macros=await macros.offered(db()),
+        last_five=await tickets.recent_for(db(), customer_id=ticket.requester_id,
+                                           besides=ticket.id),
     )
 
 
-@bp.post("/api/tickets/<int(max=2147483647):ticket_id>/call")
+@bp.get("/tickets/<int:ticket_id>/events")
+@hide
+@require_role(Role.agent)
+async def ticket_events(ticket_id: int) -> Response:
+    """`changed` with the ticket's version on connecting and whenever it changes."""
+    app_state = state()
+
+    async def version() -> bytes:
+        async with transaction(app_state.sessionmaker) as session:
+            updated = await session.scalar(select(Ticket.updated_at).where(Ticket.id == ticket_id))
+        return streams.frame("changed", {"version": updated.isoformat() if updated else None})
+
+    async def frames() -> AsyncIterator[bytes]:
+        async with app_state.bus.subscribe("tickets.") as events:
+            yield await version()
+            async for message in events:
+                if not isinstance(message, Event) or message.data.get("ticket_id") == ticket_id:
+                    yield await version()
+
+    return streams.stream(frames())
+
+
+@bp.post("/api/tickets/<int:ticket_id>/call")
 @require_role(Role.agent)
 @validate_response(CallOut, 200)
 @validate_response(api.ErrorOut, 401)
@@ -55,6 +122,8 @@ async def call_requester(ticket_id: int) -> CallOut:
     """Call the ticket's requester: your softphone rings first, then their number is
     dialled, and the call lands on this ticket. 409 when you are not free (go Available),
     the requester has no number, or no number of ours is set to call from."""
+    if ticket_id > api.ROW_ID_MAX:
+        raise APIError(404, "not_found", "There is no such ticket.")
     user = current_user()
     assert user is not None
     agent = await agents.agent_for_user(db(), user=user)

@@ -204,10 +204,19 @@ async def test_every_request_body_is_required(client: QuartClient) -> None:
         "/api/agents/me/work/wrap-up",
         "/api/agents/{agent_id}",
         "/api/agents/{agent_id}/monitor",
+        "/api/customers/{customer_id}",
+        "/api/customers/{customer_id}/identities",
+        "/api/customers/{customer_id}/merge",
         "/api/dispositions",
+        "/api/macros",
         "/api/queues",
         "/api/queues/{queue_id}",
         "/api/queues/{queue_id}/workflow",
+        "/api/tickets",
+        "/api/tickets/{ticket_id}",
+        "/api/tickets/{ticket_id}/events/{event_id}/move",
+        "/api/tickets/{ticket_id}/merge",
+        "/api/tickets/{ticket_id}/notes",
     ]
     assert all(body.get("required") is True for _, body in bodies)
 
@@ -263,6 +272,36 @@ async def test_the_document_keeps_each_routes_schemas_behind_require_role(
         ("get", "/api/workflows"): {"200", "401"},
         ("get", "/api/workflows/{workflow_id}"): {"200", "401", "404"},
         ("get", "/api/tasks"): {"200", "400", "401", "403", "404"},
+        ("get", "/api/customers"): {"200", "400", "401", "403"},
+        ("get", "/api/customers/{customer_id}"): {"200", "401", "403", "404"},
+        ("patch", "/api/customers/{customer_id}"): {"200", "400", "401", "403", "404"},
+        ("post", "/api/customers/{customer_id}/identities"): {
+            "201", "400", "401", "403", "404", "409", "422"
+        },
+        ("delete", "/api/customers/{customer_id}/identities/{identity_id}"): {
+            "200", "401", "403", "404"
+        },
+        ("post", "/api/customers/{customer_id}/merge"): {
+            "200", "400", "401", "403", "404", "409"
+        },
+        ("get", "/api/customers/{customer_id}/timeline"): {"200", "400", "401", "403", "404"},
+        ("get", "/api/macros"): {"200", "401", "403"},
+        ("post", "/api/macros"): {"201", "400", "401", "403", "409", "422"},
+        ("get", "/api/tickets"): {"200", "400", "401", "403"},
+        ("post", "/api/tickets"): {"201", "400", "401", "403", "404", "422"},
+        ("get", "/api/tickets/views"): {"200", "401", "403"},
+        ("get", "/api/tickets/{ticket_id}"): {"200", "401", "403", "404"},
+        ("patch", "/api/tickets/{ticket_id}"): {"200", "400", "401", "403", "404", "422"},
+        ("get", "/api/tickets/{ticket_id}/events"): {"200", "401", "403", "404"},
+        ("post", "/api/tickets/{ticket_id}/events/{event_id}/move"): {
+            "200", "400", "401", "403", "404", "409"
+        },
+        ("get", "/api/tickets/{ticket_id}/last-five"): {"200", "401", "403", "404"},
+        ("post", "/api/tickets/{ticket_id}/macros/{macro_id}"): {
+            "200", "401", "403", "404", "409"
+        },
+        ("post", "/api/tickets/{ticket_id}/merge"): {"200", "400", "401", "403", "404", "409"},
+        ("post", "/api/tickets/{ticket_id}/notes"): {"201", "400", "401", "403", "404"},
     }
     users = paths["/api/users"]["get"]["parameters"]
     assert {(p["name"], p["schema"].get("maximum")) for p in users} == {
