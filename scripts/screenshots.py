@@ -27,7 +27,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 # (file name, path, the login that sees it)
-PAGES = [("board", "/board", "supervisor"), ("softphone", "/agent", "you")]
+PAGES = [("board", "/board", "supervisor"), ("softphone", "/agent", "you"),
+         ("tickets", "/tickets?view=all_open", "you"), ("ticket", "/tickets/1", "you"),
+         ("customer", "/customers/1", "you")]
 
 
 def _free_port() -> int:
@@ -91,6 +93,8 @@ async def main() -> None:
                         await page.get_by_role("heading", level=1).wait_for()
                         if name == "softphone":
                             await _ringing(page)
+                        elif name in ("ticket", "customer", "tickets"):
+                            await asyncio.sleep(1)
                         else:
                             await asyncio.sleep(6)  # a few callers in line, agents on calls
                         shot = OUT / f"{name}-{size}.png"

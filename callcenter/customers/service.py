@@ -86,6 +86,21 @@ async def names(session: AsyncSession, *, customer_ids: set[int]) -> dict[int, s
     return {customer_id: name for customer_id, name in rows}
 
 
+async def labels(session: AsyncSession, *, customer_ids: set[int]) -> dict[int, str]:
+    """How pages name these customers: their name, else their first number or address."""
+    if not customer_ids:
+        return {}
+    found = await names(session, customer_ids=customer_ids)
+    unnamed = customer_ids - set(found)
+    if unnamed:
+        rows = await session.execute(
+            select(Identity.customer_id, Identity.value)
+            .where(Identity.customer_id.in_(unnamed)).order_by(Identity.id.desc())
+        )
+        found.update({customer_id: value for customer_id, value in rows})  # the oldest wins
+    return found
+
+
 async def get(session: AsyncSession, *, customer_id: int) -> Customer | None:
     return await session.get(Customer, customer_id)
 

@@ -31,7 +31,6 @@ from callcenter.customers.schemas import (
 from callcenter.errors import APIError
 from callcenter.flows import merging
 from callcenter.http.context import db, settings
-from callcenter.tickets import lists
 from callcenter.tickets import service as tickets
 from callcenter.tickets.schemas import EventList, EventOut, TimelineQuery
 
@@ -204,11 +203,7 @@ async def customer_timeline(customer_id: int, query_args: TimelineQuery) -> Even
 @require_role(Role.agent)
 async def customer_page(customer_id: int) -> str:
     customer = await _customer_or_404(customer_id)
-    user = current_user()
-    assert user is not None
-    owned, _ = await lists.find(
-        db(), lists.Filters(customer_id=customer.id), user_id=user.id, limit=200
-    )
+    owned = await tickets.recent_for(db(), customer_id=customer.id, limit=200)
     merged_by = await accounts.emails(
         db(), user_ids={customer.merged_by_id} if customer.merged_by_id else set()
     )

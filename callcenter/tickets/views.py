@@ -56,7 +56,7 @@ async def tickets_page() -> str:
         "tickets/tickets.html", found=found, total=total, q=q, chosen=chosen,
         heading=f"Search: {q}" if q else chosen.title,
         counts=await lists.counts(db(), user_id=user.id),
-        names=await customers.names(db(), customer_ids={t.requester_id for t in found}),
+        names=await customers.labels(db(), customer_ids={t.requester_id for t in found}),
         next_page=api.next_page(page, PER_PAGE, total), now=utcnow(),
     )
 
