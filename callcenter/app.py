@@ -22,6 +22,7 @@ from callcenter.accounts import auth
 from callcenter.accounts.admin_views import bp as admin_pages
 from callcenter.accounts.views import api_bp as accounts_api
 from callcenter.accounts.views import pages as accounts_pages
+from callcenter.blocklist.views import bp as blocklist_views
 from callcenter.config import PROJECT_DIR, Settings
 from callcenter.customers.views import bp as customers_views
 from callcenter.db import create_engine, create_sessionmaker, transaction
@@ -32,6 +33,7 @@ from callcenter.http import context, security
 from callcenter.http.clients import client_address
 from callcenter.http.health import bp as health
 from callcenter.reports.feed import BoardFeed
+from callcenter.reports.time_views import bp as time_report
 from callcenter.reports.views import bp as board_pages
 from callcenter.routing.admin_views import bp as routing_pages
 from callcenter.routing.disposition_views import bp as dispositions_api
@@ -43,6 +45,7 @@ from callcenter.telephony import tokens
 from callcenter.telephony.gateway import TwilioGateway
 from callcenter.telephony.views import bp as telephony_hooks
 from callcenter.tickets.api_views import bp as tickets_api
+from callcenter.tickets.time_views import bp as time_api
 from callcenter.tickets.views import bp as ticket_pages
 
 log = logging.getLogger("callcenter.http")
@@ -115,6 +118,7 @@ def create_app(settings: Settings) -> Quart:
         accounts_pages, admin_pages, routing_pages, softphone_pages, board_pages, accounts_api,
         routing_api,
         queues_api, tasks_api, dispositions_api, ticket_pages, tickets_api, customers_views,
+        time_api, time_report, blocklist_views,
         telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)

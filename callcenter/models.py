@@ -22,6 +22,8 @@ from callcenter.tickets.models import (
     Ticket,
     TicketEvent,
     TicketGroup,
+    TicketTimer,
+    TimeEntry,
     Trigger,
 )
 
@@ -47,6 +49,8 @@ __all__ = [
     "Ticket",
     "TicketEvent",
     "TicketGroup",
+    "TicketTimer",
+    "TimeEntry",
     "Trigger",
     "User",
     "Workflow",

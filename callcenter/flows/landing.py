@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.accounts import service as accounts
 from callcenter.customers import service as customers
+from callcenter.flows import call_time
 from callcenter.routing import queues, tasks
 from callcenter.routing.models import Task
 from callcenter.telephony.models import Call, CallDirection, Outcome
@@ -67,6 +68,7 @@ async def land_on_ticket(session: AsyncSession, *, call: Call, force: bool = Fal
             "recording_url": call.recording_url,
         },
     )
+    await call_time.record(session, call=call)
 
 
 def summary(call: Call, queue: str | None, task: Task | None, agent_email: str | None) -> str:

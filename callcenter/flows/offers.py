@@ -20,7 +20,7 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from callcenter import jobs, unit_of_work
 from callcenter.customers import phones
 from callcenter.db import transaction, utcnow
-from callcenter.flows import Hangup, Telephony, as_int, callbacks, end_leg, landing
+from callcenter.flows import Hangup, Telephony, as_int, call_time, callbacks, end_leg, landing
 from callcenter.ivr import render
 from callcenter.routing import agents, decisions, queues, tasks
 from callcenter.routing.models import (
@@ -390,7 +390,10 @@ async def end_wrapup(session: AsyncSession, *, agent_id: int, only_if_due: bool 
         return False
     if not await agents.end_wrapup(session, agent_id=agent_id):
         return False
-    await tasks.complete_wrapping(session, agent_id=agent_id)
+    for task in await tasks.complete_wrapping(session, agent_id=agent_id):
+        call = await calls.get(session, call_id=task.call_id) if task.call_id else None
+        if call is not None:
+            await call_time.record(session, call=call)  # the wrap-up's seconds
     return True
 
 

@@ -334,6 +334,8 @@ class Reservation(CreatedAtMixin, Base):
     # The caller on hold since (the agent pressed Hold), and the seconds held before.
     held_at: Mapped[dt.datetime | None]
     hold_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the agent's wrap-up of this offer ended (their time on it ends there).
+    wrapup_ended_at: Mapped[dt.datetime | None]
 
     __table_args__ = (Index("ix_reservation_agent_status", "agent_id", "status"),)
 

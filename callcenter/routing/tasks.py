@@ -370,10 +370,11 @@ async def stale_reservations(
     return list(await session.scalars(select(Reservation).where(stale)))
 
 
-async def complete_wrapping(session: AsyncSession, *, agent_id: int) -> None:
-    """The agent's wrap-up ended: the task they were wrapping up is completed."""
-    rows = await session.scalars(
-        select(Task)
+async def complete_wrapping(session: AsyncSession, *, agent_id: int) -> list[Task]:
+    """The agent's wrap-up ended: the task they were wrapping up is completed, and their
+    offer says when wrap-up ended. Answers the tasks completed."""
+    rows = await session.execute(
+        select(Task, Reservation)
         .join(Reservation, Reservation.task_id == Task.id)
         .where(
             Reservation.agent_id == agent_id,
@@ -381,8 +382,29 @@ async def complete_wrapping(session: AsyncSession, *, agent_id: int) -> None:
             Task.status == TaskStatus.wrapping,
         )
     )
-    for task in rows:
+    now = utcnow()
+    done = []
+    for task, reservation in rows:
         set_status(task, TaskStatus.completed)
+        if reservation.wrapup_ended_at is None:
+            reservation.wrapup_ended_at = now
+        done.append(task)
+    return done
+
+
+async def answered_offers(
+    session: AsyncSession, *, call_id: int
+) -> list[tuple[Reservation, int]]:
+    """Every offer of this call an agent answered (transfers and consults included), with
+    the agent's user id: whose time the call took."""
+    rows = await session.execute(
+        select(Reservation, Agent.user_id)
+        .join(Task, Task.id == Reservation.task_id)
+        .join(Agent, Agent.id == Reservation.agent_id)
+        .where(Task.call_id == call_id, Reservation.answered_at.is_not(None))
+        .order_by(Reservation.id)
+    )
+    return [(reservation, user_id) for reservation, user_id in rows]
 
 
 # What a handle time is taken to be before a queue has any history of its own.

@@ -182,3 +182,56 @@ class TicketEvent(CreatedAtMixin, Base):
 
     # A ticket's timeline in order, and a customer's across their tickets (newest first).
     __table_args__ = (Index("ix_ticket_event_ticket_id_id", "ticket_id", "id"),)
+
+
+class TimeSource(enum.StrEnum):
+    timer = "timer"  # the ticket page's timer, recorded with an update
+    call = "call"  # a call's ring, talk, hold or wrap-up, per agent
+    manual = "manual"  # work done elsewhere, entered by hand
+    correction = "correction"  # a supervisor's change to another entry
+
+
+class TimeEntry(CreatedAtMixin, Base):
+    """Seconds an agent spent on a ticket. Entries are only ever added: a correction is an
+    entry of its own (the difference, with a reason) pointing at the one it corrects, so
+    the original stays and the sum is always the total."""
+
+    __tablename__ = "time_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), index=True
+    )
+    seconds: Mapped[int]
+    source: Mapped[TimeSource] = mapped_column(Enum(TimeSource, native_enum=False, length=20))
+    # A call's part: ring, talk, hold or wrapup.
+    call_part: Mapped[str | None] = mapped_column(String(10))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("call.id", ondelete="SET NULL"))
+    # When the work was done (what "per day" counts by), not when it was entered.
+    worked_at: Mapped[dt.datetime] = mapped_column(index=True)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("time_entry.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # Makes a retried recording a no-op: "call:<reservation>:<part>", "timer:<uuid>".
+    key: Mapped[str | None] = mapped_column(String(80), unique=True)
+
+
+class TicketTimer(Base):
+    """An agent's timer on a ticket, kept on the server so no tab can lose or double it.
+
+    Time counts from `running_since`, but never past `seen_at` plus a grace: a page that
+    stops saying it is open (a closed tab, a crashed browser) stops the clock there.
+    """
+
+    __tablename__ = "ticket_timer"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), primary_key=True
+    )
+    banked_seconds: Mapped[int] = mapped_column(default=0)
+    running_since: Mapped[dt.datetime | None]
+    seen_at: Mapped[dt.datetime | None]

@@ -227,3 +227,48 @@ class ViewCount(BaseModel):
 
 class ViewCounts(BaseModel):
     items: list[ViewCount]
+
+
+class TimerIn(BaseModel):
+    """start (or resume), pause, reset, or heartbeat (the page is still open, running)."""
+
+    action: Literal["start", "pause", "reset", "heartbeat"]
+
+
+class TimerOut(BaseModel):
+    running: bool
+    seconds: int = Field(description="on the timer now, recorded by your next update")
+
+
+class TimeEntryOut(BaseModel):
+    id: int
+    ticket_id: int
+    user_id: int | None
+    seconds: int = Field(description="negative for a correction that takes time off")
+    source: str
+    call_part: str | None
+    call_id: int | None
+    worked_at: dt.datetime
+    note: str
+    corrects_id: int | None
+    created_by_id: int | None
+    created_at: dt.datetime
+
+
+class TimeOut(BaseModel):
+    """The ticket's time: every entry, the total, and your timer."""
+
+    total_seconds: int
+    entries: list[TimeEntryOut]
+    timer: TimerOut
+
+
+class ManualTimeIn(BaseModel):
+    seconds: int = Field(ge=1, le=86_400)
+    note: PlainText = Field(default="", max_length=500)
+    worked_at: dt.datetime | None = Field(default=None, description="default: now")
+
+
+class CorrectionIn(BaseModel):
+    seconds: int = Field(ge=0, le=86_400, description="what the entry should count")
+    reason: PlainText = Field(min_length=1, max_length=500)

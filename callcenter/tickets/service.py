@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter import events
 from callcenter.customers import service as customers
 from callcenter.db import utcnow
-from callcenter.tickets import actions, sla, triggers
+from callcenter.tickets import actions, sla, timing, triggers
 from callcenter.tickets.models import (
     Channel,
     DeskSettings,
@@ -234,6 +234,9 @@ async def update(
     """Change the ticket's fields (each change on its timeline), then run the update
     triggers on it. `text`: a note or reply made with the change, for the triggers."""
     made = await actions.change(session, ticket, changes, author_id=author_id, via=via)
+    if author_id is not None:
+        # The agent's timer on the ticket: its time since their last update is recorded.
+        await timing.record_update(session, ticket_id=ticket.id, user_id=author_id, now=utcnow())
     if made or text:
         await triggers.run(
             session, ticket, triggers.Change(created=False, text=text, at=utcnow())
@@ -281,8 +284,9 @@ async def merge_tickets(
 ) -> None:
     """Put everything on `source` onto `target` and close `source`, pointing at it.
 
-    Every event moves (in order: ids keep their order), tags are combined, the higher
-    priority wins; both timelines record the merge.
+    Every event and time entry moves (in order: ids keep their order), time on the
+    merged ticket's timers is recorded, tags are combined, the higher priority wins; both
+    timelines record the merge.
     """
     if source.id == target.id:
         raise TicketError("a ticket cannot be merged into itself")
@@ -293,6 +297,7 @@ async def merge_tickets(
         sa_update(TicketEvent).where(TicketEvent.ticket_id == source.id)
         .values(ticket_id=target.id)
     )
+    await timing.move_to(session, from_ticket=source.id, to_ticket=target.id, now=utcnow())
     await actions.change(session, target, actions.Changes(
         tags=actions.clean_tags([*(target.tags or []), *(source.tags or [])]),
         priority=source.priority if source.priority.rank > target.priority.rank else None,

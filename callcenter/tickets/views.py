@@ -18,6 +18,7 @@ from callcenter import api
 from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
+from callcenter.blocklist import service as blocklist
 from callcenter.customers import service as customers
 from callcenter.db import transaction, utcnow
 from callcenter.errors import APIError
@@ -26,7 +27,7 @@ from callcenter.flows import click_to_call, search
 from callcenter.http import streams
 from callcenter.http.context import db, release, settings, state
 from callcenter.routing import agents
-from callcenter.tickets import lists, macros, sla
+from callcenter.tickets import lists, macros, sla, timing
 from callcenter.tickets import service as tickets
 from callcenter.tickets.models import Ticket, TicketPriority, TicketStatus
 from callcenter.tickets.schemas import CallOut
@@ -73,10 +74,14 @@ async def ticket_page(ticket_id: int) -> str:
     requester = await customers.get(db(), customer_id=ticket.requester_id)
     identities = await customers.identities(db(), customer_id=ticket.requester_id)
     timeline = await tickets.timeline(db(), ticket_id=ticket.id)
+    time_entries = await timing.entries(db(), ticket_id=ticket.id)
     people = await accounts.emails(
         db(), user_ids={event.author_id for event in timeline if event.author_id}
+        | {entry.user_id for entry in time_entries if entry.user_id}
     )
     now = utcnow()
+    user = current_user()
+    assert user is not None
     return await render_template(
         "tickets/ticket.html", ticket=ticket, requester=requester, identities=identities,
         numbers=[i.value for i in identities if i.kind.value == "phone"],
@@ -84,6 +89,10 @@ async def ticket_page(ticket_id: int) -> str:
         statuses=list(TicketStatus), priorities=list(TicketPriority),
         assignees=await accounts.active_users(db()), groups=await tickets.list_groups(db()),
         macros=await macros.offered(db()),
+        time_entries=time_entries, time_total=sum(entry.seconds for entry in time_entries),
+        timer=await timing.timer_state(db(), ticket_id=ticket.id, user_id=user.id, now=now),
+        can_correct=user.role.includes(Role.supervisor),
+        blocked=await blocklist.blocked_values(db(), values=[i.value for i in identities]),
         last_five=await tickets.recent_for(db(), customer_id=ticket.requester_id,
                                            besides=ticket.id),
     )

@@ -204,6 +204,8 @@ async def test_every_request_body_is_required(client: QuartClient) -> None:
         "/api/agents/me/work/wrap-up",
         "/api/agents/{agent_id}",
         "/api/agents/{agent_id}/monitor",
+        "/api/blocklist",
+        "/api/blocklist/import",
         "/api/customers/{customer_id}",
         "/api/customers/{customer_id}/identities",
         "/api/customers/{customer_id}/merge",
@@ -217,6 +219,9 @@ async def test_every_request_body_is_required(client: QuartClient) -> None:
         "/api/tickets/{ticket_id}/events/{event_id}/move",
         "/api/tickets/{ticket_id}/merge",
         "/api/tickets/{ticket_id}/notes",
+        "/api/tickets/{ticket_id}/time",
+        "/api/tickets/{ticket_id}/timer",
+        "/api/time-entries/{entry_id}/corrections",
     ]
     assert all(body.get("required") is True for _, body in bodies)
 
@@ -302,6 +307,16 @@ async def test_the_document_keeps_each_routes_schemas_behind_require_role(
         },
         ("post", "/api/tickets/{ticket_id}/merge"): {"200", "400", "401", "403", "404", "409"},
         ("post", "/api/tickets/{ticket_id}/notes"): {"201", "400", "401", "403", "404"},
+        ("get", "/api/tickets/{ticket_id}/time"): {"200", "401", "403", "404"},
+        ("post", "/api/tickets/{ticket_id}/time"): {"201", "400", "401", "403", "404", "422"},
+        ("put", "/api/tickets/{ticket_id}/timer"): {"200", "400", "401", "403", "404"},
+        ("post", "/api/time-entries/{entry_id}/corrections"): {
+            "201", "400", "401", "403", "404", "422"
+        },
+        ("get", "/api/blocklist"): {"200", "400", "401", "403"},
+        ("post", "/api/blocklist"): {"201", "400", "401", "403", "422"},
+        ("post", "/api/blocklist/import"): {"200", "400", "401", "403", "422"},
+        ("delete", "/api/blocklist/{entry_id}"): {"200", "401", "403", "404"},
     }
     users = paths["/api/users"]["get"]["parameters"]
     assert {(p["name"], p["schema"].get("maximum")) for p in users} == {

@@ -3,7 +3,8 @@
 //   <form data-api="/api/tickets/7" data-method="PATCH" data-then="refresh">
 //
 // Named fields become a JSON body (`data-type="number"`: a number or null when empty;
-// `data-type="list"`: comma-separated words; a select's "" is null when the select has
+// `data-type="minutes"`: minutes sent as seconds; `data-type="datetime"`: local time, sent
+// as UTC; `data-type="list"`: comma-separated words; a select's "" is null when the select has
 // `data-type="nullable"`; fields left empty with `data-optional` are left out). The
 // answer's error message goes to the form's role="alert" element. After success:
 // "refresh" re-reads the page's live regions in place, "go:/tickets/{id}" follows a link
@@ -33,7 +34,9 @@ function bodyOf(form) {
     const raw = field.value.trim();
     if (raw === "" && field.hasAttribute("data-optional")) continue;
     const type = field.dataset.type;
-    if (type === "number") body[field.name] = raw === "" ? null : Number(raw);
+    if (type === "datetime") body[field.name] = new Date(raw).toISOString();
+    else if (type === "minutes") body[field.name] = Math.round(Number(raw.replace(",", ".")) * 60);
+    else if (type === "number") body[field.name] = raw === "" ? null : Number(raw);
     else if (type === "list") body[field.name] = raw.split(",").map((w) => w.trim()).filter(Boolean);
     else if (type === "nullable") body[field.name] = raw === "" ? null : (/^\d+$/.test(raw) ? Number(raw) : raw);
     else body[field.name] = field.value;

@@ -4,6 +4,7 @@
 import { callApi, refreshRegions } from "./apiforms.js";
 
 const workspace = document.querySelector("[data-ticket]");
+const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
 const ticket = workspace.dataset.ticket;
 
 // Apply a macro: its reply and field changes at once, then the page shows them.
@@ -51,3 +52,61 @@ stream.addEventListener("changed", (event) => {
 document.addEventListener("regions-refreshed", () => {
   document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
 });
+
+// The time tracker. The timer is the server's: this page says start, pause, reset and
+// "still here" every 15 s, and shows the seconds the server counts. It pauses while the
+// tab is hidden or closed (and resumes when it comes back, unless you paused it).
+const timerBox = document.getElementById("timer");
+if (timerBox) {
+  const clock = timerBox.querySelector('[data-field="timer"]');
+  const stateLine = timerBox.querySelector('[data-field="timer-state"]');
+  const toggle = document.getElementById("timer-toggle");
+  let base = 0;
+  let since = performance.now();
+  let running = false;
+  let youPaused = false;
+
+  const show = () => {
+    const seconds = base + (running ? Math.floor((performance.now() - since) / 1000) : 0);
+    clock.textContent = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+    timerBox.dataset.seconds = String(seconds);
+  };
+  const take = (state) => {
+    base = state.seconds;
+    since = performance.now();
+    running = state.running;
+    timerBox.dataset.running = String(running);
+    stateLine.textContent = running ? "running" : "paused";
+    toggle.textContent = running ? "Pause timer" : "Resume timer";
+    show();
+  };
+  const send = async (action, keepalive = false) => {
+    const answer = await fetch(`/api/tickets/${ticket}/timer`, {
+      method: "PUT", keepalive,
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify({ action }),
+    }).catch(() => null);
+    if (answer?.ok) take(await answer.json());
+  };
+  const resync = async () => {
+    const answer = await fetch(`/api/tickets/${ticket}/time`).catch(() => null);
+    if (answer?.ok) take((await answer.json()).timer);
+  };
+
+  toggle.addEventListener("click", () => {
+    youPaused = running;
+    send(running ? "pause" : "start");
+  });
+  document.getElementById("timer-reset").addEventListener("click", () => send("reset"));
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") { if (running) send("pause", true); }
+    else if (!youPaused) send("start");
+  });
+  window.addEventListener("pagehide", () => { if (running) send("pause", true); });
+  // An update records the timer's time and restarts it from zero: read it again.
+  document.addEventListener("regions-refreshed", resync);
+  setInterval(show, 1000);
+  setInterval(() => { if (running && document.visibilityState === "visible") send("heartbeat"); }, 15000);
+  if (document.visibilityState === "visible") send("start");
+  else take({ seconds: Number(timerBox.dataset.seconds), running: false });
+}
