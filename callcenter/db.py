@@ -204,3 +204,13 @@ def _sqlite_reads(path: str, within: float) -> bool:
     finally:
         connection.close()
     return True
+
+
+LIKE_ESCAPE = "\\"
+
+
+def containing(column: Any, text: str) -> Any:
+    """`column` contains `text` (case-insensitive), with `%` and `_` taken literally: what
+    a person types in a search box is words, not a LIKE pattern."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape=LIKE_ESCAPE)

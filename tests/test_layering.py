@@ -18,7 +18,7 @@ ROOTS = ("callcenter.app", "callcenter.asgi", "callcenter.cli", "callcenter.demo
          "callcenter.worker")
 # Shared machinery every layer may use, which itself knows no domain and no use case.
 INFRASTRUCTURE = ("config", "db", "events", "unit_of_work", "jobs", "upsert", "logs",
-                  "business_hours")
+                  "business_hours", "exports")
 # A domain's HTTP modules besides its views, with the request each one serves.
 HTTP_EDGE = {
     "accounts/auth.py": "who is asking: tokens, sessions, roles, CSRF",

@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter import exports
 from callcenter.audit import service as audit
 from callcenter.blocklist.models import BlockKind, BlocklistEntry
 from callcenter.customers import phones
-from callcenter.db import utcnow
+from callcenter.customers import service as customers
+from callcenter.customers.models import IdentityKind
+from callcenter.db import containing, utcnow
 
 CSV_COLUMNS = ("kind", "value", "reason", "expires_at")
 MAX_IMPORT_ROWS = 10_000
@@ -47,13 +50,12 @@ def normalise(kind: BlockKind, value: str, *, region: str) -> str:
         if not re.fullmatch(r"\+\d{1,14}", digits):
             raise BlockError(f"{value!r} is not a prefix like +1900 (a + and digits)")
         return digits
-    lowered = value.lower()
     if kind == BlockKind.email:
-        local, _, domain = lowered.rpartition("@")
-        if not local or not _DOMAIN.match(domain):
-            raise BlockError(f"{value!r} is not an email address")
-        return lowered
-    domain = lowered.removeprefix("@")
+        try:  # the same address, in the same form, as the customer it belongs to
+            return customers.normalise(IdentityKind.email, value, region=region)
+        except customers.IdentityError as error:
+            raise BlockError(str(error)) from None
+    domain = value.lower().removeprefix("@")
     if not _DOMAIN.match(domain):
         raise BlockError(f"{value!r} is not a domain like example.com")
     return domain
@@ -155,9 +157,8 @@ async def list_entries(
     if kind is not None:
         query = query.where(BlocklistEntry.kind == kind)
     if q.strip():
-        term = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(or_(BlocklistEntry.value.ilike(f"%{term}%", escape="\\"),
-                                BlocklistEntry.reason.ilike(f"%{term}%", escape="\\")))
+        query = query.where(or_(containing(BlocklistEntry.value, q.strip()),
+                                containing(BlocklistEntry.reason, q.strip())))
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(
         query.order_by(BlocklistEntry.id.desc()).offset(offset).limit(limit)
@@ -212,17 +213,12 @@ def export_csv(entries: list[BlocklistEntry]) -> str:
     writer.writerow([*CSV_COLUMNS, "hit_count", "last_hit_at", "created_at"])
     for entry in entries:
         writer.writerow([
-            entry.kind.value, entry.value, _cell(entry.reason),
+            entry.kind.value, entry.value, exports.cell(entry.reason),
             entry.expires_at.isoformat() if entry.expires_at else "", entry.hit_count,
             entry.last_hit_at.isoformat() if entry.last_hit_at else "",
             entry.created_at.isoformat(),
         ])
     return out.getvalue()
-
-
-def _cell(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @dataclass
@@ -261,7 +257,7 @@ async def import_csv(
         except (BlockError, ValueError) as error:
             errors.append(f"line {line}: {error}")
             continue
-        reason = (row.get("reason") or "").strip().removeprefix("'")
+        reason = exports.uncell((row.get("reason") or "").strip())
         parsed.append((kind, value, reason, expires))
     if errors:
         return ImportResult(added=0, errors=errors)

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.customers import phones
 from callcenter.customers.models import Customer, Identity, IdentityKind
-from callcenter.db import utcnow
+from callcenter.db import containing, utcnow
 from callcenter.upsert import insert_ignoring_conflicts
 
 
@@ -209,15 +209,11 @@ async def list_customers(
     query = select(Customer).where(Customer.merged_into_id.is_(None))
     if q.strip():
         found = await lookup(session, text=q, region=region)
-        name = Customer.name.ilike(f"%{_escape_like(q.strip())}%", escape="\\")
+        name = containing(Customer.name, q.strip())
         query = query.where(name | (Customer.id == found.id) if found else name)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.scalars(query.order_by(Customer.id.desc()).offset(offset).limit(limit))
     return list(rows), total or 0
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def rename(session: AsyncSession, *, customer: Customer, name: str) -> None:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter import exports
 from callcenter.accounts import service as accounts
 from callcenter.tickets import timing
 from callcenter.tickets.models import TimeEntry
@@ -86,11 +87,6 @@ def as_csv(report: Report, *, zone: ZoneInfo) -> str:
             report.names.get(entry.user_id, "") if entry.user_id else "",
             entry.worked_at.astimezone(zone).date().isoformat(), entry.worked_at.isoformat(),
             entry.seconds, entry.source.value, entry.call_part or "", entry.corrects_id or "",
-            _safe(entry.note),
+            exports.cell(entry.note),
         ])
     return out.getvalue()
-
-
-def _safe(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -34,12 +34,16 @@ def _period() -> tuple[dt.date, dt.date]:
     return max(since, until - dt.timedelta(days=MAX_DAYS)), until
 
 
+async def _report() -> time.Report:
+    since, until = _period()
+    return await time.build(db(), since=since, until=until, zone=settings().zone())
+
+
 @bp.get("/reports/time")
 @hide
 @require_role(Role.supervisor)
 async def time_page() -> str:
-    since, until = _period()
-    report = await time.build(db(), since=since, until=until, zone=settings().zone())
+    report = await _report()
     return await render_template("reports/time.html", report=report, sources=time.SOURCES)
 
 
@@ -47,9 +51,9 @@ async def time_page() -> str:
 @hide
 @require_role(Role.supervisor)
 async def time_csv() -> Response:
-    since, until = _period()
-    report = await time.build(db(), since=since, until=until, zone=settings().zone())
+    report = await _report()
+    name = f"time-{report.since}-{report.until}.csv"
     return Response(
         time.as_csv(report, zone=settings().zone()), content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="time-{since}-{until}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.db import utcnow
+from callcenter.db import containing, utcnow
 from callcenter.tickets.models import Channel, Ticket, TicketEvent, TicketPriority, TicketStatus
 
 OPEN = [status for status in TicketStatus if status.is_open]
@@ -79,10 +79,6 @@ def _in_view(query: Select, view: View, *, user_id: int, now: dt.datetime) -> Se
     return query
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _filtered(filters: Filters, *, user_id: int, now: dt.datetime) -> Select:
     query = select(Ticket).where(Ticket.merged_into_id.is_(None))
     if filters.view is not None:
@@ -99,11 +95,9 @@ def _filtered(filters: Filters, *, user_id: int, now: dt.datetime) -> Select:
     if filters.customer_ids:
         matches.append(Ticket.requester_id.in_(filters.customer_ids))
     if filters.text.strip():
-        pattern = f"%{_escape_like(filters.text.strip())}%"
-        in_timeline = select(TicketEvent.ticket_id).where(
-            TicketEvent.body.ilike(pattern, escape="\\")
-        )
-        matches += [Ticket.subject.ilike(pattern, escape="\\"), Ticket.id.in_(in_timeline)]
+        words = filters.text.strip()
+        in_timeline = select(TicketEvent.ticket_id).where(containing(TicketEvent.body, words))
+        matches += [containing(Ticket.subject, words), Ticket.id.in_(in_timeline)]
     if matches:
         query = query.where(or_(*matches))
     return query

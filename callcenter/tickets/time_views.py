@@ -3,6 +3,9 @@ supervisors' corrections (audited; the original entry is kept)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from quart import Blueprint
 from quart_schema import tag_blueprint, validate_request, validate_response
 
@@ -42,6 +45,15 @@ async def _ticket_id(ticket_id: int) -> int:
     if found is None:
         raise APIError(404, "not_found", "There is no such ticket.")
     return found.id
+
+
+@contextmanager
+def _refused() -> Iterator[None]:
+    """Time that cannot be entered (and why) as a 422."""
+    try:
+        yield
+    except timing.TimeError as error:
+        raise APIError(422, "unprocessable", str(error)) from None
 
 
 def entry_out(entry: TimeEntry) -> TimeEntryOut:
@@ -97,13 +109,11 @@ async def add_time(ticket_id: int, data: ManualTimeIn) -> tuple[TimeEntryOut, in
     """Time you spent on the ticket elsewhere (a call from your mobile, research)."""
     ticket_id = await _ticket_id(ticket_id)
     now = utcnow()
-    try:
+    with _refused():
         entry = await timing.add_manual(
             db(), ticket_id=ticket_id, user_id=_me().id, seconds=data.seconds, note=data.note,
             worked_at=data.worked_at or now, now=now,
         )
-    except timing.TimeError as error:
-        raise APIError(422, "unprocessable", str(error)) from None
     return entry_out(entry), 201
 
 
@@ -122,11 +132,9 @@ async def correct_entry(entry_id: int, data: CorrectionIn) -> tuple[TimeEntryOut
     entry = await timing.get_entry(db(), entry_id=entry_id) if entry_id <= api.ROW_ID_MAX else None
     if entry is None:
         raise APIError(404, "not_found", "There is no such time entry.")
-    try:
+    with _refused():
         fix = await timing.correct(
             db(), entry=entry, seconds=data.seconds, reason=data.reason, actor_id=_me().id,
             now=utcnow(),
         )
-    except timing.TimeError as error:
-        raise APIError(422, "unprocessable", str(error)) from None
     return entry_out(fix), 201
