@@ -47,6 +47,7 @@ from callcenter.telephony.views import bp as telephony_hooks
 from callcenter.tickets.api_views import bp as tickets_api
 from callcenter.tickets.time_views import bp as time_api
 from callcenter.tickets.views import bp as ticket_pages
+from callcenter.webhooks.views import bp as webhook_views
 
 log = logging.getLogger("callcenter.http")
 # A proxy's request id is kept only if it looks like one: it goes into every log line.
@@ -82,11 +83,10 @@ def create_app(settings: Settings) -> Quart:
         settings.database_url, lock_timeout=settings.database_lock_timeout_seconds
     )
     bus = events.build_bus(settings.events_backend, redis_url=settings.redis_url)
-    sessionmaker = create_sessionmaker(engine, publish=bus.publish)
+    job_queue = jobs.build_queue(settings)
+    sessionmaker = create_sessionmaker(engine, publish=bus.publish, jobs=job_queue)
     gateway = TwilioGateway(settings)
-    telephony = build_telephony(
-        settings, sessionmaker, gateway, jobs=jobs.build_queue(settings)
-    )
+    telephony = build_telephony(settings, sessionmaker, gateway, jobs=job_queue)
     app.extensions["callcenter"] = context.AppState(
         settings=settings, engine=engine, sessionmaker=sessionmaker, telephony=telephony,
         bus=bus, board=BoardFeed(bus, sessionmaker, zone=settings.zone()),
@@ -118,7 +118,7 @@ def create_app(settings: Settings) -> Quart:
         accounts_pages, admin_pages, routing_pages, softphone_pages, board_pages, accounts_api,
         routing_api,
         queues_api, tasks_api, dispositions_api, ticket_pages, tickets_api, customers_views,
-        time_api, time_report, blocklist_views,
+        time_api, time_report, blocklist_views, webhook_views,
         telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)

@@ -147,15 +147,24 @@ def create_engine(
 
 
 def create_sessionmaker(
-    engine: AsyncEngine, *, publish: Callable[[list[Any]], Awaitable[None]] | None = None
+    engine: AsyncEngine,
+    *,
+    publish: Callable[[list[Any]], Awaitable[None]] | None = None,
+    jobs: Any = None,
 ) -> async_sessionmaker[AsyncSession]:
     """Units of work (`callcenter.unit_of_work`) that keep objects usable after commit, so
-    views can render what they saved; `publish` receives the events each commit recorded."""
+    views can render what they saved; `publish` receives the events each commit recorded,
+    and `jobs` (a `callcenter.jobs.JobQueue`) takes jobs queued from inside a commit."""
+    info: dict[str, Any] = {}
+    if publish is not None:
+        info[unit_of_work.PUBLISH] = publish
+    if jobs is not None:
+        info[unit_of_work.JOBS] = jobs
     return async_sessionmaker(
         engine,
         expire_on_commit=False,
         sync_session_class=unit_of_work.UnitOfWork,
-        info={unit_of_work.PUBLISH: publish} if publish is not None else None,
+        info=info or None,
     )
 
 

@@ -26,6 +26,7 @@ from callcenter.tickets.models import (
     TimeEntry,
     Trigger,
 )
+from callcenter.webhooks.models import Webhook, WebhookDelivery
 
 __all__ = [
     "Agent",
@@ -53,5 +54,7 @@ __all__ = [
     "TimeEntry",
     "Trigger",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "Workflow",
 ]

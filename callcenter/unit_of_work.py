@@ -29,8 +29,15 @@ FOLLOW_UPS = "callcenter.follow_ups"
 PUBLISH = "callcenter.publish"
 EVENTS = "callcenter.events"
 MARKS = "callcenter.savepoint_marks"
+# Set by whoever builds the sessionmaker: the job queue (`callcenter.jobs.JobQueue`) that
+# work written before a commit can queue jobs on.
+JOBS = "callcenter.jobs"
 
 FollowUp = Callable[[], Awaitable[Any]]
+# Run inside the transaction just before it commits, with the events it recorded: for
+# what must commit with the change or not at all (an outbox row for a webhook).
+BeforeCommit = Callable[[Session, list[Any]], None]
+_before_commit: list[BeforeCommit] = []
 
 # Follow-ups still running: kept referenced (asyncio holds tasks weakly) and awaited at
 # shutdown, so a stopping instance finishes what its committed transactions promised.
@@ -81,6 +88,23 @@ def _savepoint_began(session: Session, transaction: SessionTransaction) -> None:
     if transaction.nested:
         marks = session.info.setdefault(MARKS, {})
         marks[transaction] = {key: len(session.info.get(key, [])) for key in (EVENTS, FOLLOW_UPS)}
+
+
+def before_commit(handler: BeforeCommit) -> BeforeCommit:
+    """Register `handler(sync_session, events)` for every commit that recorded events. It
+    may run statements on the session (it runs inside the commit) and register follow-ups."""
+    _before_commit.append(handler)
+    return handler
+
+
+@event.listens_for(UnitOfWork, "before_commit")
+def _committing(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the transaction's own commit comes later
+    recorded = session.info.get(EVENTS)
+    if recorded:
+        for handler in _before_commit:
+            handler(session, recorded)
 
 
 @event.listens_for(UnitOfWork, "after_commit")

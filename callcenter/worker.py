@@ -19,12 +19,19 @@ from huey import Huey, crontab
 from callcenter import events, jobs, unit_of_work
 from callcenter.config import Settings
 from callcenter.db import create_engine, create_sessionmaker
-from callcenter.flows import Telephony, build_telephony, escalation, offers, watchdog
+from callcenter.flows import (
+    Telephony,
+    build_telephony,
+    escalation,
+    offers,
+    watchdog,
+    webhook_delivery,
+)
 from callcenter.flows.reconcile import reconcile
 from callcenter.telephony.gateway import TwilioGateway
 
 # The flows whose jobs this worker runs (importing them registers their jobs).
-JOB_MODULES = (offers, escalation)
+JOB_MODULES = (offers, escalation, webhook_delivery)
 
 # A call with no final status after this long is checked against Twilio's REST API.
 STALE_AFTER = dt.timedelta(minutes=10)
@@ -42,6 +49,9 @@ def build_huey(settings: Settings) -> Huey:
     huey.periodic_task(crontab(minute="*"), name="routing_watchdog")(
         lambda: asyncio.run(patrol(settings))
     )
+    huey.periodic_task(crontab(minute="*"), name="webhook_sweep")(
+        lambda: asyncio.run(sweep_webhooks(settings))
+    )
     return huey
 
 
@@ -55,9 +65,10 @@ async def job_context(settings: Settings) -> AsyncIterator[Telephony]:
     bus = events.build_bus(settings.events_backend, redis_url=settings.redis_url)
     await bus.start()
     gateway = TwilioGateway(settings)
+    job_queue = jobs.build_queue(settings)
     telephony = build_telephony(
-        settings, create_sessionmaker(engine, publish=bus.publish), gateway,
-        jobs=jobs.build_queue(settings),
+        settings, create_sessionmaker(engine, publish=bus.publish, jobs=job_queue), gateway,
+        jobs=job_queue,
     )
     try:
         yield telephony
@@ -77,6 +88,12 @@ async def patrol(settings: Settings) -> int:
     """One round of the routing watchdog (every minute)."""
     async with job_context(settings) as telephony:
         return await watchdog.patrol(telephony)
+
+
+async def sweep_webhooks(settings: Settings) -> int:
+    """Webhook deliveries that are due (every minute)."""
+    async with job_context(settings) as telephony:
+        return await webhook_delivery.sweep(telephony)
 
 
 async def reconcile_calls(settings: Settings, *, older_than: dt.timedelta = STALE_AFTER) -> int:

@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "callcenter"
 DOMAINS = ("accounts", "audit", "blocklist", "customers", "ivr", "reports", "routing", "telephony",
-           "tickets")
+           "tickets", "webhooks")
 # Parts that build the app from everything; nothing inside it imports them.
 ROOTS = ("callcenter.app", "callcenter.asgi", "callcenter.cli", "callcenter.demo",
          "callcenter.worker")
@@ -104,3 +104,9 @@ def test_the_rules_can_fail():
     sample = PACKAGE.parent / "tests" / "test_layering.py"
     assert _touches(_imports(sample), "pytest") == ["pytest"]
     assert "callcenter.flows.offers" in _imports(PACKAGE / "worker.py")
+
+
+def test_every_package_is_a_known_layer():
+    """A new domain package is held to the rules above only once it is named in DOMAINS."""
+    packages = {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+    assert packages == {*DOMAINS, "flows", "http", "web", "migrations"}

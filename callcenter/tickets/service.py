@@ -114,6 +114,8 @@ async def add_contact(
     ticket.updated_at = now
     await session.flush()
     await triggers.run(session, ticket, triggers.Change(created=created, text=body, at=now))
+    if created:
+        events.record(session, "tickets.ticket.created", ticket_id=ticket.id)
     events.record(session, "tickets.event.added", ticket_id=ticket.id, event_id=event.id)
     return event
 

@@ -222,6 +222,8 @@ async def test_every_request_body_is_required(client: QuartClient) -> None:
         "/api/tickets/{ticket_id}/time",
         "/api/tickets/{ticket_id}/timer",
         "/api/time-entries/{entry_id}/corrections",
+        "/api/webhooks",
+        "/api/webhooks/{webhook_id}",
     ]
     assert all(body.get("required") is True for _, body in bodies)
 
@@ -317,6 +319,13 @@ async def test_the_document_keeps_each_routes_schemas_behind_require_role(
         ("post", "/api/blocklist"): {"201", "400", "401", "403", "422"},
         ("post", "/api/blocklist/import"): {"200", "400", "401", "403", "422"},
         ("delete", "/api/blocklist/{entry_id}"): {"200", "401", "403", "404"},
+        ("get", "/api/webhooks"): {"200", "401", "403"},
+        ("post", "/api/webhooks"): {"201", "400", "401", "403", "422"},
+        ("patch", "/api/webhooks/{webhook_id}"): {"200", "400", "401", "403", "404", "422"},
+        ("delete", "/api/webhooks/{webhook_id}"): {"200", "401", "403", "404"},
+        ("post", "/api/webhooks/{webhook_id}/ping"): {"202", "401", "403", "404"},
+        ("get", "/api/webhooks/{webhook_id}/deliveries"): {"200", "400", "401", "403", "404"},
+        ("post", "/api/webhook-deliveries/{delivery_id}/retry"): {"202", "401", "403", "404"},
     }
     users = paths["/api/users"]["get"]["parameters"]
     assert {(p["name"], p["schema"].get("maximum")) for p in users} == {

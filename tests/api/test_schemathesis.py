@@ -48,9 +48,14 @@ schema = schemathesis.openapi.from_dict(_served_document())
 
 
 @pytest.fixture(params=["admin", "anonymous"])
-async def caller(request: pytest.FixtureRequest, db_session: AsyncSession) -> dict[str, str]:
-    """The headers of who is asking: an admin's bearer token, or nothing at all."""
+async def caller(
+    request: pytest.FixtureRequest, backend: str, db_session: AsyncSession
+) -> dict[str, str]:
+    """The headers of who is asking: an admin's bearer token, or nothing at all. A caller
+    without a token is refused before any query, so one backend tells all about it."""
     if request.param == "anonymous":
+        if backend != "sqlite":
+            pytest.skip("an anonymous caller never reaches the database")
         return {}
     token = await make_token(db_session, user=await make_user(db_session, role=Role.admin))
     await db_session.commit()
@@ -70,7 +75,7 @@ async def caller(request: pytest.FixtureRequest, db_session: AsyncSession) -> di
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 async def test_api_keeps_its_openapi_document(
-    case: schemathesis.Case, live_server: str, caller: dict[str, str]
+    caller: dict[str, str], case: schemathesis.Case, live_server: str
 ) -> None:
     # The live server runs on this event loop: the blocking call must leave the loop free.
     await asyncio.to_thread(case.call_and_validate, base_url=live_server, headers=caller)

@@ -4,8 +4,9 @@
 //
 // Named fields become a JSON body (`data-type="number"`: a number or null when empty;
 // `data-type="minutes"`: minutes sent as seconds; `data-type="datetime"`: local time, sent
-// as UTC; `data-type="list"`: comma-separated words; a select's "" is null when the select has
-// `data-type="nullable"`; fields left empty with `data-optional` are left out). The
+// as UTC; `data-type="list"`: comma-separated words; `data-type="set"` on checkboxes sharing
+// a name: the list of checked values; `data-type="bool"`: "true" or "false"; a select's ""
+// is null when the select has `data-type="nullable"`; fields left empty with `data-optional` are left out). The
 // answer's error message goes to the form's role="alert" element. After success:
 // "refresh" re-reads the page's live regions in place, "go:/tickets/{id}" follows a link
 // filled from the answer, "reset" also clears the form.
@@ -30,6 +31,10 @@ function bodyOf(form) {
   const body = {};
   for (const field of form.elements) {
     if (!field.name || field.disabled || field.type === "submit") continue;
+    if (field.dataset.type === "set") {  // checkboxes sharing a name: the checked values
+      body[field.name] = [...(body[field.name] || []), ...(field.checked ? [field.value] : [])];
+      continue;
+    }
     if ((field.type === "checkbox" || field.type === "radio") && !field.checked) continue;
     const raw = field.value.trim();
     if (raw === "" && field.hasAttribute("data-optional")) continue;
@@ -38,6 +43,7 @@ function bodyOf(form) {
     else if (type === "minutes") body[field.name] = Math.round(Number(raw.replace(",", ".")) * 60);
     else if (type === "number") body[field.name] = raw === "" ? null : Number(raw);
     else if (type === "list") body[field.name] = raw.split(",").map((w) => w.trim()).filter(Boolean);
+    else if (type === "bool") body[field.name] = raw === "true";
     else if (type === "nullable") body[field.name] = raw === "" ? null : (/^\d+$/.test(raw) ? Number(raw) : raw);
     else body[field.name] = field.value;
   }
