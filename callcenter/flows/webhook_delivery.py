@@ -48,6 +48,7 @@ async def _body(session: Any, delivery: WebhookDelivery, *, base_url: str) -> st
         entry = await tickets.get_event(session, event_id=delivery.ticket_event_id)
         if entry is not None:
             data["event"] = EventOut.of(entry).model_dump(mode="json")
+    data.update(delivery.extra or {})
     if delivery.event is WebhookEvent.ping:
         data["message"] = "A test delivery from callcenter."
     return json.dumps({

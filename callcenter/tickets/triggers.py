@@ -13,8 +13,14 @@ Conditions (JSON): `{"all": [...], "any": [...]}`, both optional; every conditio
     {"field": "update",   "op": "is", "value": "created" | "updated"}
 
 `text` is the subject and the new contact's or note's text, matched without regard to
-case or runs of spaces. Actions are those of `actions.py`. Triggers run once per change,
-each seeing what the ones before it did; their own changes do not run triggers again.
+case or runs of spaces. Actions are those of `actions.py`, and one more, for triggers:
+
+    {"notify": "webhook", "webhook": "CRM", "message": "A refund was asked for"}
+
+which posts `trigger.notified` (the ticket, the trigger's name and the message) to the
+active webhook of that name, whatever events it subscribed to, once the change commits.
+Triggers run once per change, each seeing what the ones before it did; their own changes
+do not run triggers again.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter import events
 from callcenter.tickets import actions, sla
 from callcenter.tickets.models import Channel, Ticket, TicketPriority, TicketStatus, Trigger
 
@@ -40,6 +47,11 @@ _OPS: dict[str, tuple[str, ...]] = {
     "business_hours": ("is",),
     "update": ("is",),
 }
+
+
+MAX_MESSAGE = 2000
+# Published for a trigger's notify action; the webhooks outbox posts it.
+NOTIFY_EVENT = "tickets.trigger.notify"
 
 
 class TriggerError(ValueError):
@@ -146,12 +158,33 @@ async def run(session: AsyncSession, ticket: Ticket, change: Change) -> list[str
             open_now = sla.hours_of(policy).is_open(change.at) if policy else True
         if not matches(trigger.conditions, ticket, change, open_now=open_now):
             continue
+        notices = [action for action in trigger.actions if "notify" in action]
         try:
-            changes = await actions.resolve(session, ticket, trigger.actions)
-        except actions.ActionError:
+            changes = await actions.resolve(
+                session, ticket, [action for action in trigger.actions if "notify" not in action]
+            )
+            for position, notice in enumerate(notices, start=1):
+                check_notice(notice, where=f"notice {position}")
+        except (actions.ActionError, TriggerError):
             continue
         await actions.change(
             session, ticket, changes, author_id=None, via=f"trigger: {trigger.name}"
         )
+        for notice in notices:
+            events.record(
+                session, NOTIFY_EVENT, ticket_id=ticket.id, trigger=trigger.name,
+                webhook=notice["webhook"], message=notice.get("message", ""),
+            )
         fired.append(trigger.name)
     return fired
+
+
+def check_notice(notice: Mapping[str, Any], *, where: str) -> None:
+    """Refuse a notify action that could not be sent, naming it."""
+    if notice.get("notify") != "webhook":
+        raise TriggerError(f"{where}: notify takes 'webhook'")
+    if not (isinstance(notice.get("webhook"), str) and notice["webhook"].strip()):
+        raise TriggerError(f"{where}: name the webhook to notify")
+    message = notice.get("message", "")
+    if not isinstance(message, str) or len(message) > MAX_MESSAGE:
+        raise TriggerError(f"{where}: the message is a text of at most {MAX_MESSAGE} characters")

@@ -14,15 +14,18 @@ from callcenter.db import Base, CreatedAtMixin
 
 
 class WebhookEvent(enum.StrEnum):
-    """What a webhook can subscribe to; `ping` is the admin's test send, always allowed."""
+    """What a webhook receives; it subscribes to the ticket events, and is sent `ping` (the
+    admin's test) and `trigger.notified` (a trigger naming it) whatever it chose."""
 
     ticket_created = "ticket.created"
     ticket_updated = "ticket.updated"
     ticket_event_added = "ticket.event_added"
+    # Sent by a trigger's notify action to the webhook it names, whatever it subscribed to.
+    trigger_notified = "trigger.notified"
     ping = "ping"
 
 
-# The bus's event names (`callcenter.events`) behind each webhook event.
+# The bus's event names (`callcenter.events`) behind each ticket event.
 FROM_BUS = {
     "tickets.ticket.created": WebhookEvent.ticket_created,
     "tickets.ticket.updated": WebhookEvent.ticket_updated,
@@ -74,6 +77,8 @@ class WebhookDelivery(CreatedAtMixin, Base):
     )
     # Due time of the next attempt; while an attempt runs, the end of its lease.
     next_attempt_at: Mapped[dt.datetime | None]
+    # What the event itself says beyond the ticket (a trigger's name and message).
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     body: Mapped[str | None] = mapped_column(Text)
     # [{"at", "status_code", "error", "ms", "response"}], oldest first.
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

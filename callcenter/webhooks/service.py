@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from callcenter import unit_of_work
 from callcenter.audit import service as audit
 from callcenter.db import utcnow
+from callcenter.tickets.triggers import NOTIFY_EVENT
 from callcenter.webhooks import signing
 from callcenter.webhooks.models import (
     FROM_BUS,
@@ -41,7 +42,11 @@ BACKOFF = (
 LEASE = dt.timedelta(seconds=60)
 # Delivered rows kept in the log this long.
 KEEP_DELIVERED = dt.timedelta(days=30)
-SUBSCRIBABLE = [event for event in WebhookEvent if event is not WebhookEvent.ping]
+SUBSCRIBABLE = [
+    event for event in WebhookEvent
+    if event not in (WebhookEvent.ping, WebhookEvent.trigger_notified)
+]
+
 
 
 class WebhookError(ValueError):
@@ -172,39 +177,47 @@ async def counts(session: AsyncSession) -> dict[tuple[int, DeliveryStatus], int]
     return {(webhook_id, status): count for webhook_id, status, count in rows}
 
 
-def _delivery(webhook_id: int, event: WebhookEvent, data: dict[str, Any], at: dt.datetime) -> (
-    WebhookDelivery
-):
+def _delivery(
+    webhook_id: int, event: WebhookEvent, data: dict[str, Any], at: dt.datetime,
+    extra: dict[str, Any] | None = None,
+) -> WebhookDelivery:
     return WebhookDelivery(
         uid=uuid.uuid4().hex, webhook_id=webhook_id, event=event,
         ticket_id=data.get("ticket_id"), ticket_event_id=data.get("event_id"), occurred_at=at,
-        status=DeliveryStatus.pending, next_attempt_at=at, attempts=[],
+        status=DeliveryStatus.pending, next_attempt_at=at, attempts=[], extra=extra or {},
     )
 
 
 @unit_of_work.before_commit
 def write_outbox(session: Session, recorded: list[Any]) -> None:
     """Deliveries for the ticket events this commit recorded, to every active webhook that
-    wants them, in the same transaction. A ticket updated twice in one commit is one
-    delivery. Costs nothing but this check when the commit changed no ticket, and one
-    small read when it did."""
+    wants them, and for each trigger notification to the webhook it names, in the same
+    transaction. A ticket updated twice in one commit is one delivery. Costs nothing but
+    this check when the commit changed no ticket, and one small read when it did."""
     wanted: dict[tuple[WebhookEvent, int | None, int | None], dict[str, Any]] = {}
+    notices = [item.data for item in recorded if item.name == NOTIFY_EVENT]
     for item in recorded:
         kind = FROM_BUS.get(item.name)
         if kind is not None:
             wanted.setdefault((kind, item.data.get("ticket_id"), item.data.get("event_id")),
                               item.data)
-    if not wanted:
+    if not wanted and not notices:
         return
-    hooks = session.execute(select(Webhook.id, Webhook.events).where(Webhook.active)).all()
-    if not hooks:
-        return
+    hooks = session.execute(
+        select(Webhook.id, Webhook.name, Webhook.events).where(Webhook.active)
+    ).all()
     now = utcnow()
     made = [
         _delivery(webhook_id, kind, data, now)
-        for webhook_id, names in hooks
+        for webhook_id, _name, names in hooks
         for (kind, _ticket, _event), data in wanted.items()
         if kind.value in names
+    ]
+    by_name = {name: webhook_id for webhook_id, name, _names in hooks}
+    made += [
+        _delivery(by_name[notice["webhook"]], WebhookEvent.trigger_notified, notice, now,
+                  {"trigger": notice["trigger"], "message": notice["message"]})
+        for notice in notices if notice["webhook"] in by_name
     ]
     if not made:
         return

@@ -25,7 +25,7 @@ from callcenter.customers import service as customers
 from callcenter.db import utcnow
 from callcenter.flows import webhook_delivery
 from callcenter.tickets import service as tickets
-from callcenter.tickets.models import Channel, TicketEventKind
+from callcenter.tickets.models import Channel, TicketEventKind, Trigger
 from callcenter.webhooks import service as webhooks
 from callcenter.webhooks import signing
 from callcenter.webhooks.models import DeliveryStatus, WebhookDelivery
@@ -66,7 +66,7 @@ async def _admin(session: AsyncSession) -> dict[str, str]:
 
 async def _hook(client: QuartClient, headers: dict[str, str], url: str, **fields: Any) -> dict:
     made = await client.post("/api/webhooks", headers=headers, json={
-        "name": "CRM", "url": url,
+        "name": fields.pop("name", "CRM"), "url": url,
         "events": ["ticket.created", "ticket.updated", "ticket.event_added"], **fields})
     assert made.status_code == 201, await made.get_data(as_text=True)
     return await made.get_json()
@@ -289,3 +289,47 @@ async def test_the_commit_queues_the_workers_job_and_a_failure_queues_its_retry(
     await jobs.run(webhooks.DELIVER, telephony, {"delivery_ids": [delivery.id]})
     [delivery] = await _deliveries(db_session)
     assert delivery.status is DeliveryStatus.delivered and len(receiver.got) == 2
+
+
+async def test_a_trigger_notifies_the_webhook_it_names(
+    app: Quart, client: QuartClient, db_session: AsyncSession, receiver: Receiver
+):
+    admin = await _admin(db_session)
+    # The CRM only wants updates; a trigger naming it is sent whatever it chose.
+    await _hook(client, admin, receiver.url, name="Refunds desk", events=["ticket.updated"])
+    db_session.add(Trigger(
+        name="Refunds go to the refunds desk", on_update=False,
+        conditions={"all": [{"field": "text", "op": "contains", "value": "refund"}]},
+        actions=[{"add_tags": ["refund"]},
+                 {"notify": "webhook", "webhook": "Refunds desk", "message": "A refund!"},
+                 {"notify": "webhook", "webhook": "Nobody by that name"}],
+    ))
+    await db_session.commit()
+    await client.post("/api/tickets", headers=admin, json={
+        "subject": "Order 7", "body": "I want a REFUND please", "requester": "r@example.com"})
+    await client.post("/api/tickets", headers=admin, json={
+        "subject": "Order 8", "body": "Where is it?", "requester": "s@example.com"})
+
+    [delivery] = await _deliveries(db_session)
+    assert delivery.event.value == "trigger.notified"
+    await _sweep(app)
+    posted = json.loads(receiver.got[0][1])
+    assert posted["type"] == "trigger.notified"
+    assert posted["data"]["trigger"] == "Refunds go to the refunds desk"
+    assert posted["data"]["message"] == "A refund!"
+    assert posted["data"]["ticket"]["subject"] == "Order 7"
+    assert posted["data"]["ticket"]["tags"] == ["refund"]  # what the trigger did, too
+
+
+async def test_a_notice_that_cannot_be_sent_stops_its_trigger_not_the_ticket(
+    client: QuartClient, db_session: AsyncSession
+):
+    admin = await _admin(db_session)
+    db_session.add(Trigger(
+        name="Broken", conditions={}, actions=[{"add_tags": ["seen"]}, {"notify": "pager"}]))
+    await db_session.commit()
+    made = await client.post("/api/tickets", headers=admin, json={
+        "subject": "Hello", "body": "Hi", "requester": "t@example.com"})
+    assert made.status_code == 201
+    assert "seen" not in (await made.get_json())["tags"]
+    assert await _deliveries(db_session) == []
