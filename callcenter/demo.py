@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from aiohttp import web
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 from sqlalchemy import select
@@ -44,6 +45,7 @@ from callcenter.routing import dispositions, queues
 from callcenter.routing.models import Activity, Strategy, Task
 from callcenter.telephony.models import Call, Outcome
 from callcenter.tickets.models import Channel, Ticket, TicketEvent, TicketStatus
+from callcenter.webhooks import service as webhooks
 from callcenter.worker import build_huey
 from twilio_emulator import AgentPhone, Emulator, EmulatorClient
 
@@ -131,9 +133,9 @@ SKILLS = (
 WRAPUP_SECONDS = 2
 
 
-async def _seed(settings: Settings, *, agents: int) -> tuple[str, list[str]]:
-    """A fresh database with an admin, a supervisor, queues, agents with skills and one
-    blocked number."""
+async def _seed(settings: Settings, *, agents: int, crm_url: str) -> tuple[str, list[str]]:
+    """A fresh database with an admin, a supervisor, queues, agents with skills, one
+    blocked number, and a webhook to the stand-in CRM."""
     migrate.upgrade(settings.database_url)
     password = secrets.token_urlsafe(9)
     engine = create_engine(settings.database_url)
@@ -191,9 +193,29 @@ async def _seed(settings: Settings, *, agents: int) -> tuple[str, list[str]]:
                 value=BLOCKED_NUMBER,
                 reason="demo: a known prank caller",
             )
+            await webhooks.create(
+                session, name="Demo CRM", url=crm_url,
+                events=[event.value for event in webhooks.SUBSCRIBABLE], actor_id=None,
+            )
     finally:
         await engine.dispose()
     return password, identities
+
+
+async def _start_crm(host: str) -> tuple[web.AppRunner, str]:
+    """A stand-in for a team's CRM: it takes the demo's webhooks and answers 200, so the
+    webhooks page (`/admin/webhooks`) has a delivery log to show."""
+
+    async def take(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"ok": True})
+
+    application = web.Application()
+    application.router.add_post("/hooks/callcenter", take)
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, 0).start()
+    return runner, f"http://{host}:{runner.addresses[0][1]}/hooks/callcenter"
 
 
 async def _returning_shop(session: AsyncSession) -> None:
@@ -281,7 +303,8 @@ async def run_demo(
         twilio_phone_number=SUPPORT_NUMBER,
         recordings_dir=demo_dir / "recordings",
     )
-    password, identities = await _seed(settings, agents=agents)
+    crm, crm_url = await _start_crm(host)
+    password, identities = await _seed(settings, agents=agents, crm_url=crm_url)
 
     app = create_app(settings)
     config = HypercornConfig()
@@ -324,6 +347,7 @@ async def run_demo(
             await asyncio.wait_for(server, timeout=10)
         await asyncio.to_thread(worker.stop, graceful=True)
         await emulator.stop()
+        await crm.cleanup()
 
 
 def _fresh_demo_dir(path: Path) -> None:
@@ -393,6 +417,7 @@ def _print_banner(base_url: str, emulator_url: str, password: str, agents: int) 
         f"  softphone:    {base_url}/agent  (as {HUMAN_EMAIL}: choose Available, and calls\n"
         f"                ring there beside the bots'; {RETURNING_NUMBER} has a history)\n"
         f"  live board:   {base_url}/board  (as the supervisor or the admin)\n"
+        f"  webhooks:     {base_url}/admin/webhooks  (ticket events to a stand-in CRM)\n"
         f"  API docs:     {base_url}/api/docs\n"
         f"  emulator:     {emulator_url}  (Twilio's REST API at /2010-04-01/...)\n"
         f"  support line: {SUPPORT_NUMBER}\n"

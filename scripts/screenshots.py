@@ -29,7 +29,8 @@ SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 # (file name, path, the login that sees it)
 PAGES = [("board", "/board", "supervisor"), ("softphone", "/agent", "you"),
          ("tickets", "/tickets?view=all_open", "you"), ("ticket", "/tickets/1", "you"),
-         ("customer", "/customers/1", "you")]
+         ("customer", "/customers/1", "you"), ("blocklist", "/blocklist", "supervisor"),
+         ("time-report", "/reports/time", "supervisor"), ("webhooks", "/admin/webhooks", "admin")]
 
 
 def _free_port() -> int:
@@ -93,7 +94,8 @@ async def main() -> None:
                         await page.get_by_role("heading", level=1).wait_for()
                         if name == "softphone":
                             await _ringing(page)
-                        elif name in ("ticket", "customer", "tickets"):
+                        elif name in ("ticket", "customer", "tickets", "blocklist",
+                                      "time-report", "webhooks"):
                             await asyncio.sleep(1)
                         else:
                             await asyncio.sleep(6)  # a few callers in line, agents on calls
