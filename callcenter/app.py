@@ -45,6 +45,7 @@ from callcenter.telephony import tokens
 from callcenter.telephony.gateway import TwilioGateway
 from callcenter.telephony.views import bp as telephony_hooks
 from callcenter.tickets.api_views import bp as tickets_api
+from callcenter.tickets.desk_views import bp as desk_views
 from callcenter.tickets.time_views import bp as time_api
 from callcenter.tickets.views import bp as ticket_pages
 from callcenter.webhooks.views import bp as webhook_views
@@ -118,7 +119,7 @@ def create_app(settings: Settings) -> Quart:
         accounts_pages, admin_pages, routing_pages, softphone_pages, board_pages, accounts_api,
         routing_api,
         queues_api, tasks_api, dispositions_api, ticket_pages, tickets_api, customers_views,
-        time_api, time_report, blocklist_views, webhook_views,
+        time_api, time_report, blocklist_views, webhook_views, desk_views,
         telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)

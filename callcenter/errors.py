@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from quart import Quart, Response, jsonify, render_template, request
@@ -18,6 +20,16 @@ class APIError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+@contextmanager
+def refusing(*kinds: type[Exception]) -> Iterator[None]:
+    """A service's refusal (one of `kinds`, its message saying why) as a 422 with that
+    message: the request was well formed, but what it asks cannot be done."""
+    try:
+        yield
+    except kinds as error:
+        raise APIError(422, "unprocessable", str(error)) from None
 
 
 class Request(QuartRequest):

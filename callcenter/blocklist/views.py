@@ -28,7 +28,7 @@ from callcenter.blocklist.schemas import (
     ImportOut,
 )
 from callcenter.db import utcnow
-from callcenter.errors import APIError
+from callcenter.errors import APIError, refusing
 from callcenter.http.context import db, settings
 
 bp = Blueprint("blocklist", __name__)
@@ -87,13 +87,11 @@ async def add_entry(data: EntryIn) -> tuple[EntryOut, int]:
     if data.kind not in AGENT_KINDS and not me.role.includes(Role.supervisor):
         raise APIError(403, "forbidden", "Only supervisors block prefixes, domains and "
                        "anonymous callers.")
-    try:
+    with refusing(blocklist.BlockError):
         entry = await blocklist.add(
             db(), kind=data.kind, value=data.value, reason=data.reason, created_by_id=me.id,
             expires_at=data.expires_at, region=settings().phone_region,
         )
-    except blocklist.BlockError as error:
-        raise APIError(422, "unprocessable", str(error)) from None
     return EntryOut.of(entry, now=utcnow()), 201
 
 

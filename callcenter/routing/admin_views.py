@@ -19,12 +19,13 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
+from callcenter.api import FORM
 from callcenter.errors import APIError
 from callcenter.http.context import db, state
 from callcenter.ivr.flow import queue_names
 from callcenter.routing import agents, edits, queues, workflows
 from callcenter.routing.models import Agent, Strategy, TaskQueue, Workflow
-from callcenter.routing.schemas import FORM, AgentPatch, QueueIn, QueuePatch
+from callcenter.routing.schemas import AgentPatch, QueueIn, QueuePatch
 
 bp = Blueprint("routing_admin", __name__)
 

@@ -11,13 +11,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from callcenter.api import LongText, PlainText
+from callcenter.api import LongText, PlainText, count
 from callcenter.routing import expressions, workflows
 from callcenter.routing.models import Activity, RoutingState, Strategy, TaskChannel, TaskStatus
 from callcenter.routing.queues import VOICEMAIL
@@ -32,24 +31,6 @@ LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")]
 Description = Annotated[PlainText, Field(max_length=200)]
 
 
-# The admin forms validate with this context: their fields are all text ("30").
-FORM = {"form": True}
-
-
-def _whole_number(value: Any, info: ValidationInfo) -> Any:
-    """JSON's `true` and `"30"` are no numbers, though pydantic would take them as 1 and 30:
-    refused, as the document promises (`30.0` is a JSON integer and stays one)."""
-    text_allowed = isinstance(value, str) and (info.context or {}).get("form")
-    if isinstance(value, bool) or (isinstance(value, str) and not text_allowed):
-        raise PydanticCustomError("int_type", "Input should be a whole number")
-    return value
-
-
-def _count(low: int, high: int) -> Any:
-    """A whole number from `low` to `high`."""
-    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_whole_number)]
-
-
 def _exactly_true(value: Any) -> Any:
     """`{"voicemail": 1}` is not `{"voicemail": true}`."""
     if value is not True:
@@ -57,14 +38,14 @@ def _exactly_true(value: Any) -> Any:
     return value
 
 
-SkillLevel = _count(1, 10)
-MaxSize = _count(1, 10_000)
-MaxWait = _count(10, 4 * 3600)
-ServiceLevel = _count(1, 3600)
-Wrapup = _count(0, 3600)
-Timeout = _count(workflows.MIN_TIMEOUT, workflows.MAX_TIMEOUT)
-OneCall = _count(1, 1)
-Chats = _count(0, 20)
+SkillLevel = count(1, 10)
+MaxSize = count(1, 10_000)
+MaxWait = count(10, 4 * 3600)
+ServiceLevel = count(1, 3600)
+Wrapup = count(0, 3600)
+Timeout = count(workflows.MIN_TIMEOUT, workflows.MAX_TIMEOUT)
+OneCall = count(1, 1)
+Chats = count(0, 20)
 
 
 class Strict(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from callcenter.api import LongText, PageQuery, PlainText
+from callcenter.api import LongText, PageQuery, PlainText, count
 from callcenter.tickets import sla
 from callcenter.tickets.lists import View
 from callcenter.tickets.models import (
@@ -272,3 +272,93 @@ class ManualTimeIn(BaseModel):
 class CorrectionIn(BaseModel):
     seconds: int = Field(ge=0, le=86_400, description="what the entry should count")
     reason: PlainText = Field(min_length=1, max_length=500)
+
+
+Position = count(0, 10_000)
+Minutes = count(1, 525_600)  # a year
+ThreadWindow = count(0, 8760)
+
+
+class GroupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: PlainText = Field(min_length=1, max_length=100)
+
+
+class TriggerIn(BaseModel):
+    """A rule run on new tickets and/or updates, in `position` order. `conditions`:
+    `{"all": [...], "any": [...]}` of `{"field", "op", "value"}` (fields channel, priority,
+    status, text, tags, customer, business_hours, update). `actions`: `{"set": "status" |
+    "priority" | "group" | "assignee", "value"}`, `{"add_tags": [...]}`, `{"remove_tags":
+    [...]}`, `{"notify": "webhook", "webhook": name, "message"}`. 422 names the condition or
+    action that cannot work."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: PlainText = Field(min_length=1, max_length=200)
+    conditions: dict[str, Any] = Field(default_factory=dict)
+    actions: list[dict[str, Any]] = Field(min_length=1, max_length=20)
+    on_create: StrictBool = True
+    on_update: StrictBool = True
+    position: Position = 0
+
+
+class TriggerPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: PlainText | None = Field(default=None, min_length=1, max_length=200)
+    conditions: dict[str, Any] | None = None
+    actions: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=20)
+    on_create: StrictBool | None = None
+    on_update: StrictBool | None = None
+    position: Position | None = None
+    active: StrictBool | None = None
+
+
+class TriggerOut(BaseModel):
+    id: int
+    name: str
+    active: bool
+    position: int
+    on_create: bool
+    on_update: bool
+    conditions: dict[str, Any]
+    actions: list[dict[str, Any]]
+
+
+class TriggerList(BaseModel):
+    items: list[TriggerOut]
+
+
+class SlaPolicyIn(BaseModel):
+    """Minutes per target (null: no such target), counted in `hours` ("mon-fri 09:00-17:00;
+    sat 10:00-14:00" or "24/7") in the IANA time zone `zone`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_reply_minutes: Minutes | None = None
+    next_reply_minutes: Minutes | None = None
+    resolution_minutes: Minutes | None = None
+    hours: PlainText = Field(min_length=1, max_length=300)
+    zone: PlainText = Field(default="UTC", min_length=1, max_length=64)
+
+
+class SlaPolicyOut(SlaPolicyIn):
+    priority: TicketPriority
+
+
+class SlaPolicyList(BaseModel):
+    items: list[SlaPolicyOut]
+
+
+class DeskSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    thread_window_hours: ThreadWindow = Field(
+        description="a contact joins the customer's open ticket updated within this many "
+        "hours, else opens a new one (0: any open ticket)"
+    )
+
+
+class DeskSettingsOut(DeskSettingsIn):
+    pass

@@ -3,9 +3,6 @@ supervisors' corrections (audited; the original entry is kept)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from quart import Blueprint
 from quart_schema import tag_blueprint, validate_request, validate_response
 
@@ -13,7 +10,7 @@ from callcenter import api
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role, User
 from callcenter.db import utcnow
-from callcenter.errors import APIError
+from callcenter.errors import APIError, refusing
 from callcenter.http.context import db
 from callcenter.tickets import service as tickets
 from callcenter.tickets import timing
@@ -46,14 +43,6 @@ async def _ticket_id(ticket_id: int) -> int:
         raise APIError(404, "not_found", "There is no such ticket.")
     return found.id
 
-
-@contextmanager
-def _refused() -> Iterator[None]:
-    """Time that cannot be entered (and why) as a 422."""
-    try:
-        yield
-    except timing.TimeError as error:
-        raise APIError(422, "unprocessable", str(error)) from None
 
 
 def entry_out(entry: TimeEntry) -> TimeEntryOut:
@@ -109,7 +98,7 @@ async def add_time(ticket_id: int, data: ManualTimeIn) -> tuple[TimeEntryOut, in
     """Time you spent on the ticket elsewhere (a call from your mobile, research)."""
     ticket_id = await _ticket_id(ticket_id)
     now = utcnow()
-    with _refused():
+    with refusing(timing.TimeError):
         entry = await timing.add_manual(
             db(), ticket_id=ticket_id, user_id=_me().id, seconds=data.seconds, note=data.note,
             worked_at=data.worked_at or now, now=now,
@@ -132,7 +121,7 @@ async def correct_entry(entry_id: int, data: CorrectionIn) -> tuple[TimeEntryOut
     entry = await timing.get_entry(db(), entry_id=entry_id) if entry_id <= api.ROW_ID_MAX else None
     if entry is None:
         raise APIError(404, "not_found", "There is no such time entry.")
-    with _refused():
+    with refusing(timing.TimeError):
         fix = await timing.correct(
             db(), entry=entry, seconds=data.seconds, reason=data.reason, actor_id=_me().id,
             now=utcnow(),

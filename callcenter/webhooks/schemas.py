@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from callcenter.api import PageQuery, PlainText
 from callcenter.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
@@ -28,8 +28,8 @@ class WebhookPatch(BaseModel):
     name: PlainText | None = Field(default=None, min_length=1, max_length=100)
     url: PlainText | None = Field(default=None, min_length=10, max_length=2000)
     events: list[WebhookEvent] | None = Field(default=None, min_length=1, max_length=10)
-    active: bool | None = None
-    rotate_secret: bool = False
+    active: StrictBool | None = None
+    rotate_secret: StrictBool = False
 
 
 class WebhookOut(BaseModel):

@@ -15,7 +15,7 @@ from quart_schema import (
 from callcenter import api
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
-from callcenter.errors import APIError
+from callcenter.errors import APIError, refusing
 from callcenter.http.context import db
 from callcenter.webhooks import service as webhooks
 from callcenter.webhooks.models import Webhook, WebhookDelivery
@@ -78,13 +78,11 @@ async def list_webhooks() -> WebhookList:
 async def create_webhook(data: WebhookIn) -> tuple[WebhookOut, int]:
     """Post the chosen ticket events to `url`, signed with a new secret (in the answer).
     Audited."""
-    try:
+    with refusing(webhooks.WebhookError):
         made = await webhooks.create(
             db(), name=data.name, url=data.url, events=[e.value for e in data.events],
             actor_id=_actor_id(),
         )
-    except webhooks.WebhookError as error:
-        raise APIError(422, "unprocessable", str(error)) from None
     return WebhookOut.of(made), 201
 
 
@@ -100,14 +98,12 @@ async def create_webhook(data: WebhookIn) -> tuple[WebhookOut, int]:
 async def change_webhook(webhook_id: int, data: WebhookPatch) -> WebhookOut:
     """Rename, move, change events, pause or resume, rotate the secret. Audited."""
     found = await _webhook_or_404(webhook_id)
-    try:
+    with refusing(webhooks.WebhookError):
         await webhooks.change(
             db(), webhook=found, actor_id=_actor_id(), name=data.name, url=data.url,
             events=[e.value for e in data.events] if data.events is not None else None,
             active=data.active, rotate_secret=data.rotate_secret,
         )
-    except webhooks.WebhookError as error:
-        raise APIError(422, "unprocessable", str(error)) from None
     return WebhookOut.of(found)
 
 

@@ -5,8 +5,11 @@
 // Named fields become a JSON body (`data-type="number"`: a number or null when empty;
 // `data-type="minutes"`: minutes sent as seconds; `data-type="datetime"`: local time, sent
 // as UTC; `data-type="list"`: comma-separated words; `data-type="set"` on checkboxes sharing
-// a name: the list of checked values; `data-type="bool"`: "true" or "false"; a select's ""
-// is null when the select has `data-type="nullable"`; fields left empty with `data-optional` are left out). The
+// a name: the list of checked values; `data-type="bool"`: "true" or "false" (a checkbox:
+// whether it is ticked);
+// `data-type="json"`: a JSON value, refused with its label when it does not parse; a
+// select's "" is null when the select has `data-type="nullable"`; fields left empty with
+// `data-optional` are left out). The
 // answer's error message goes to the form's role="alert" element. After success:
 // "refresh" re-reads the page's live regions in place, "go:/tickets/{id}" follows a link
 // filled from the answer, "reset" also clears the form.
@@ -31,6 +34,10 @@ function bodyOf(form) {
   const body = {};
   for (const field of form.elements) {
     if (!field.name || field.disabled || field.type === "submit") continue;
+    if (field.type === "checkbox" && field.dataset.type === "bool") {  // ticked or not
+      body[field.name] = field.checked;
+      continue;
+    }
     if (field.dataset.type === "set") {  // checkboxes sharing a name: the checked values
       body[field.name] = [...(body[field.name] || []), ...(field.checked ? [field.value] : [])];
       continue;
@@ -44,10 +51,20 @@ function bodyOf(form) {
     else if (type === "number") body[field.name] = raw === "" ? null : Number(raw);
     else if (type === "list") body[field.name] = raw.split(",").map((w) => w.trim()).filter(Boolean);
     else if (type === "bool") body[field.name] = raw === "true";
+    else if (type === "json") body[field.name] = parsedJson(field, raw);
     else if (type === "nullable") body[field.name] = raw === "" ? null : (/^\d+$/.test(raw) ? Number(raw) : raw);
     else body[field.name] = field.value;
   }
   return body;
+}
+
+function parsedJson(field, raw) {
+  try {
+    return JSON.parse(raw === "" ? "null" : raw);
+  } catch (error) {
+    const label = field.labels?.[0]?.textContent.trim() || field.name;
+    throw new Error(`${label}: not valid JSON (${error.message})`);
+  }
 }
 
 // The page's live regions ([data-live] with an id), read again from the server and
