@@ -209,3 +209,34 @@ class Server:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+@dataclass
+class Target:
+    """A benchmark's database: made for the run (and dropped after it) or one named."""
+
+    kind: str  # "sqlite" | "postgres"
+    url: str
+    owned: bool  # made by this script: dropped afterwards
+    pg_db: str = ""
+
+    def drop(self) -> None:
+        if self.owned and self.kind == "postgres":
+            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{self.pg_db}" WITH (FORCE)'))
+
+
+def fresh_target(kind: str, workdir: Path, url: str | None, *, name: str, pg_db: str) -> Target:
+    """A migrated database: `url` when given (left in place), else an SQLite file
+    `<name>.db` in `workdir`, or the PostgreSQL database `pg_db` made anew."""
+    if url is not None:
+        kind = "sqlite" if make_url(url).get_backend_name() == "sqlite" else "postgres"
+        target = Target(kind, url, owned=False)
+    elif kind == "sqlite":
+        target = Target(kind, f"sqlite+aiosqlite:///{workdir / f'{name}.db'}", owned=True)
+    else:
+        drop = f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'
+        asyncio.run(_pg_admin(drop, f'CREATE DATABASE "{pg_db}"'))
+        target = Target(kind, f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{pg_db}", owned=True,
+                        pg_db=pg_db)
+    migrate.upgrade(target.url)
+    return target

@@ -63,11 +63,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, insert, select, text, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from benchmarks.common import PG_ADMIN_URL, _pg_admin, percentile
-from callcenter import migrate
+from benchmarks.common import fresh_target, percentile
 from callcenter.accounts.models import Role, User
 from callcenter.db import create_engine, create_sessionmaker, transaction, utcnow
 from callcenter.flows import offers
@@ -127,31 +125,6 @@ OPEN_STATUS = {
 
 
 # ---------------------------------------------------------------- databases
-
-
-@dataclass
-class Target:
-    kind: str  # "sqlite" | "postgres"
-    url: str
-    owned: bool  # made by this script: dropped afterwards
-
-    def drop(self) -> None:
-        if self.owned and self.kind == "postgres":
-            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{PG_ROUTING_DB}" WITH (FORCE)'))
-
-
-def fresh_target(kind: str, workdir: Path, url: str | None) -> Target:
-    if url is not None:
-        kind = "sqlite" if make_url(url).get_backend_name() == "sqlite" else "postgres"
-        target = Target(kind, url, owned=False)
-    elif kind == "sqlite":
-        target = Target(kind, f"sqlite+aiosqlite:///{workdir / 'routing.db'}", owned=True)
-    else:
-        drop = f'DROP DATABASE IF EXISTS "{PG_ROUTING_DB}" WITH (FORCE)'
-        asyncio.run(_pg_admin(drop, f'CREATE DATABASE "{PG_ROUTING_DB}"'))
-        target = Target(kind, f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{PG_ROUTING_DB}", owned=True)
-    migrate.upgrade(target.url)
-    return target
 
 
 # ---------------------------------------------------------------- seeding
@@ -644,7 +617,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="callcenter-routing-"))
     try:
         for kind in kinds:
-            target = fresh_target(kind, workdir, args.database_url)
+            target = fresh_target(
+                kind, workdir, args.database_url, name="routing", pg_db=PG_ROUTING_DB
+            )
             try:
                 print(f"[{target.kind}] seeding", file=sys.stderr)
                 seeded = asyncio.run(seed(target.url, agents=args.agents, tasks=args.tasks,

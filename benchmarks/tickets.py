@@ -84,8 +84,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from benchmarks.common import PG_ADMIN_URL, _pg_admin, percentile
-from callcenter import migrate
+from benchmarks.common import Target, fresh_target, percentile
 from callcenter import models as _models  # noqa: F401  (every table's mapper, for the ORM)
 from callcenter.db import create_engine, create_sessionmaker
 from callcenter.tickets import service
@@ -359,31 +358,6 @@ def chunks(layout: list[tuple[int, int, int, int]]) -> Iterator[tuple[int, int]]
 
 
 # ---------------------------------------------------------------- databases
-
-
-@dataclass
-class Target:
-    kind: str  # "sqlite" | "postgres"
-    url: str
-    owned: bool  # made by this script: dropped afterwards
-
-    def drop(self) -> None:
-        if self.owned and self.kind == "postgres":
-            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{PG_TICKETS_DB}" WITH (FORCE)'))
-
-
-def fresh_target(kind: str, workdir: Path, url: str | None) -> Target:
-    if url is not None:
-        kind = "sqlite" if make_url(url).get_backend_name() == "sqlite" else "postgres"
-        target = Target(kind, url, owned=False)
-    elif kind == "sqlite":
-        target = Target(kind, f"sqlite+aiosqlite:///{workdir / 'tickets.db'}", owned=True)
-    else:
-        drop = f'DROP DATABASE IF EXISTS "{PG_TICKETS_DB}" WITH (FORCE)'
-        asyncio.run(_pg_admin(drop, f'CREATE DATABASE "{PG_TICKETS_DB}"'))
-        target = Target(kind, f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{PG_TICKETS_DB}", owned=True)
-    migrate.upgrade(target.url)
-    return target
 
 
 class Raw:
@@ -949,7 +923,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="callcenter-tickets-"))
     try:
         for kind in kinds:
-            target = fresh_target(kind, workdir, args.database_url)
+            target = fresh_target(
+                kind, workdir, args.database_url, name="tickets", pg_db=PG_TICKETS_DB
+            )
             try:
                 results[target.kind] = run_target(target, shape, items, scans=scans,
                                                   sqlite_load=args.sqlite_load,
