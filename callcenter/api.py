@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, Field, ValidationInfo
 from pydantic_core import PydanticCustomError
 from quart_schema import DataSource, OpenAPIProvider
 from quart_schema.typing import Model
+
+from callcenter.errors import APIError
 
 # Bounds OFFSET = (page - 1) * per_page far inside the 64-bit integers SQLite and PostgreSQL
 # take (a larger page is an overflow, a 500), yet far beyond any page a person pages to.
@@ -81,3 +84,15 @@ def _whole_number(value: Any, info: ValidationInfo) -> Any:
 def count(low: int, high: int) -> Any:
     """A whole number from `low` to `high` (an integer field of a request body)."""
     return Annotated[int, Field(ge=low, le=high), BeforeValidator(_whole_number)]
+
+
+Row = TypeVar("Row")
+
+
+async def found(load: Callable[[int], Awaitable[Row | None]], row_id: int, what: str) -> Row:
+    """The row `load` finds by `row_id`, or a 404 naming `what` (an id past ROW_ID_MAX is
+    one no row has, and is never sent to the database)."""
+    row = await load(row_id) if row_id <= ROW_ID_MAX else None
+    if row is None:
+        raise APIError(404, "not_found", f"There is no such {what}.")
+    return row

@@ -45,10 +45,9 @@ def _me() -> User:
 
 
 async def _entry_or_404(entry_id: int) -> BlocklistEntry:
-    entry = await blocklist.get(db(), entry_id=entry_id) if entry_id <= api.ROW_ID_MAX else None
-    if entry is None:
-        raise APIError(404, "not_found", "There is no such blocklist entry.")
-    return entry
+    return await api.found(
+        lambda i: blocklist.get(db(), entry_id=i), entry_id, "blocklist entry"
+    )
 
 
 @bp.get("/api/blocklist")

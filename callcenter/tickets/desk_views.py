@@ -45,20 +45,11 @@ def _trigger_out(trigger: Trigger) -> TriggerOut:
 
 
 async def _trigger_or_404(trigger_id: int) -> Trigger:
-    found = (
-        await desk.get_trigger(db(), trigger_id=trigger_id)
-        if trigger_id <= api.ROW_ID_MAX else None
-    )
-    if found is None:
-        raise APIError(404, "not_found", "There is no such trigger.")
-    return found
+    return await api.found(lambda i: desk.get_trigger(db(), trigger_id=i), trigger_id, "trigger")
 
 
 async def _group_or_404(group_id: int) -> TicketGroup:
-    found = await tickets.get_group(db(), group_id=group_id) if group_id <= api.ROW_ID_MAX else None
-    if found is None:
-        raise APIError(404, "not_found", "There is no such group.")
-    return found
+    return await api.found(lambda i: tickets.get_group(db(), group_id=i), group_id, "group")
 
 
 @bp.get("/api/triggers")

@@ -15,7 +15,7 @@ from quart_schema import (
 from callcenter import api
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
-from callcenter.errors import APIError, refusing
+from callcenter.errors import refusing
 from callcenter.http.context import db
 from callcenter.webhooks import service as webhooks
 from callcenter.webhooks.models import Webhook, WebhookDelivery
@@ -40,22 +40,13 @@ def _actor_id() -> int | None:
 
 
 async def _webhook_or_404(webhook_id: int) -> Webhook:
-    found = (
-        await webhooks.get(db(), webhook_id=webhook_id) if webhook_id <= api.ROW_ID_MAX else None
-    )
-    if found is None:
-        raise APIError(404, "not_found", "There is no such webhook.")
-    return found
+    return await api.found(lambda i: webhooks.get(db(), webhook_id=i), webhook_id, "webhook")
 
 
 async def _delivery_or_404(delivery_id: int) -> WebhookDelivery:
-    found = (
-        await webhooks.get_delivery(db(), delivery_id=delivery_id)
-        if delivery_id <= api.ROW_ID_MAX else None
+    return await api.found(
+        lambda i: webhooks.get_delivery(db(), delivery_id=i), delivery_id, "delivery"
     )
-    if found is None:
-        raise APIError(404, "not_found", "There is no such delivery.")
-    return found
 
 
 @bp.get("/api/webhooks")
