@@ -8,7 +8,10 @@ written to the agent state log with the reason, so a supervisor can see what hap
 - an agent ringing or on a call whose call is over, as Twilio's REST API tells it: their
   offer closed as the lost callback would have; one with no open offer at all: idle;
 - an agent whose wrap-up time ran out: idle, and the task they wrapped up completed;
-- an available agent whose softphone page stopped sending heartbeats: offline.
+- an available agent whose softphone page stopped sending heartbeats: offline;
+- a caller still on the line after their agent left, with nobody else on the call (the
+  hang-up meant to follow the agent's leaving was lost with the instance that owed it):
+  hung up, as it would have been, rather than left alone in the conference.
 """
 
 from __future__ import annotations
@@ -17,15 +20,21 @@ import datetime as dt
 import logging
 
 from callcenter.db import transaction, utcnow
-from callcenter.flows import Telephony, offers
+from callcenter.flows import Hangup, Telephony, end_leg, offers
 from callcenter.flows.reconcile import agent_leg_ended
 from callcenter.routing import agents, tasks
 from callcenter.routing.models import ReservationStatus
+from callcenter.telephony import service as calls
 
 log = logging.getLogger("callcenter.flows.watchdog")
 
 SOFTPHONE_SILENT = "softphone stopped answering"
 CALL_ENDED = "call ended, its callback lost"
+# How long after their agent left a caller may still be on the line before the watchdog
+# hangs up: the hang-up that follows the agent's leaving normally takes a second.
+LEFT_ALONE_GRACE = dt.timedelta(seconds=15)
+# How far back agents' leaving is looked at (the watchdog runs every minute).
+LEFT_ALONE_LOOKBACK = dt.timedelta(hours=1)
 
 
 def _repaired(what: str, **extra: object) -> None:
@@ -39,6 +48,7 @@ async def patrol(tel: Telephony) -> int:
     repaired += await _stuck_agents(tel)
     repaired += await _wrapups_over(tel)
     repaired += await _silent_softphones(tel)
+    repaired += await _callers_left_alone(tel)
     await offers.dispatch(tel)
     return repaired
 
@@ -110,3 +120,16 @@ async def _silent_softphones(tel: Telephony) -> int:
     for agent_id in silent:
         _repaired("softphone silent", agent_id=agent_id)
     return len(silent)
+
+
+async def _callers_left_alone(tel: Telephony) -> int:
+    now = utcnow()
+    async with transaction(tel.sessionmaker) as session:
+        left = await tasks.calls_left_by_agents(
+            session, ended_after=now - LEFT_ALONE_LOOKBACK, ended_before=now - LEFT_ALONE_GRACE
+        )
+        sids = await calls.live_sids(session, call_ids=left)
+    for sid in sids:
+        await end_leg(tel, Hangup(sid, ringing=False))
+        _repaired("caller left alone", call_sid=sid)
+    return len(sids)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, bindparam, func, or_, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import aliased, object_session
 
 from callcenter import events
 from callcenter.db import utcnow
@@ -487,6 +487,41 @@ async def waiting_for_agent(session: AsyncSession, *, call_id: int) -> bool:
         )
         .exists()
     )))
+
+
+async def calls_left_by_agents(
+    session: AsyncSession, *, ended_after: dt.datetime, ended_before: dt.datetime
+) -> list[int]:
+    """Calls whose answered voice task ended in that window and that nobody has now: no
+    agent on them, no task of theirs waiting. Their caller was meant to be hung up when the
+    agent left; the watchdog makes sure of it (see `flows.watchdog`)."""
+    other = aliased(Task)
+    busy = (
+        select(other.id)
+        .outerjoin(Reservation, Reservation.task_id == other.id)
+        .where(
+            other.call_id == Task.call_id,
+            or_(
+                other.status.in_((TaskStatus.pending, TaskStatus.reserved)),
+                Reservation.status == ReservationStatus.accepted,
+            ),
+        )
+        .exists()
+    )
+    rows = await session.scalars(
+        select(Task.call_id)
+        .join(Reservation, Reservation.task_id == Task.id)
+        .where(
+            Task.channel == TaskChannel.voice,
+            Task.call_id.is_not(None),
+            Reservation.status == ReservationStatus.completed,
+            Reservation.ended_at > ended_after,
+            Reservation.ended_at < ended_before,
+            ~busy,
+        )
+        .distinct()
+    )
+    return list(rows)
 
 
 async def ticket_dialled_from(session: AsyncSession, *, call_sid: str) -> int | None:

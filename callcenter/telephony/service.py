@@ -197,6 +197,14 @@ async def stale_calls(session: AsyncSession, *, older_than: dt.datetime) -> list
     return list(await session.scalars(query))
 
 
+async def live_sids(session: AsyncSession, *, call_ids: list[int]) -> list[str]:
+    """The sids of those calls that are not over yet, as far as we have heard."""
+    if not call_ids:
+        return []
+    query = select(Call.sid).where(Call.id.in_(call_ids), Call.status.not_in(FINAL_STATUSES))
+    return list(await session.scalars(query))
+
+
 async def reassign_customer(session: AsyncSession, *, from_id: int, to_id: int) -> None:
     """Calls of a customer merged into another become the survivor's."""
     await session.execute(
