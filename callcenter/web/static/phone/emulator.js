@@ -124,11 +124,22 @@ export class Device extends Emitter {
 
   get token() { return this.#token; }
 
-  async register() {
-    if (this.state === Device.State.Destroyed) throw new Error("the Device was destroyed");
+  // As the SDK's: settles once the emulator has registered this phone (or refused its
+  // token), so a page that rings itself right after cannot ring a phone not yet there.
+  register() {
+    if (this.state === Device.State.Destroyed) {
+      return Promise.reject(new Error("the Device was destroyed"));
+    }
+    const settled = new Promise((resolve, reject) => {
+      const registered = () => { this.off("error", refused); resolve(); };
+      const refused = (problem) => { this.off("registered", registered); reject(new Error(problem.message)); };
+      this.once("registered", registered);
+      this.once("error", refused);
+    });
     this.state = Device.State.Registering;
     this.emit("registering");
     this.#connect();
+    return settled;
   }
 
   async unregister() {
@@ -171,7 +182,7 @@ export class Device extends Emitter {
       // register again and the emulator says which calls we are still on.
       for (const call of this.#calls.values()) call.emit("reconnecting", { code: 53001 });
       this.#setUnregistered();
-      this.#retry = setTimeout(() => this.register(), 1000);
+      this.#retry = setTimeout(() => this.register().catch(() => {}), 1000);
     });
   }
 
