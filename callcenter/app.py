@@ -23,6 +23,8 @@ from callcenter.accounts.admin_views import bp as admin_pages
 from callcenter.accounts.views import api_bp as accounts_api
 from callcenter.accounts.views import pages as accounts_pages
 from callcenter.blocklist.views import bp as blocklist_views
+from callcenter.channels.email import listener as smtp_listener
+from callcenter.channels.email.views import bp as email_views
 from callcenter.config import PROJECT_DIR, Settings
 from callcenter.customers.views import bp as customers_views
 from callcenter.db import create_engine, create_sessionmaker, transaction
@@ -119,7 +121,7 @@ def create_app(settings: Settings) -> Quart:
         accounts_pages, admin_pages, routing_pages, softphone_pages, board_pages, accounts_api,
         routing_api,
         queues_api, tasks_api, dispositions_api, ticket_pages, tickets_api, customers_views,
-        time_api, time_report, blocklist_views, webhook_views, desk_views,
+        time_api, time_report, blocklist_views, webhook_views, desk_views, email_views,
         telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)
@@ -135,9 +137,19 @@ def create_app(settings: Settings) -> Quart:
             # checked the flow's queues before starting.
             log.error("ivr.flow.queues_unchecked", extra={"error": str(error)})
         await bus.start()
+        if settings.smtp_listen_host and settings.smtp_listen_port is not None:
+            assert telephony.mailroom is not None
+            app.extensions["callcenter"].smtp = await smtp_listener.start(
+                sessionmaker, telephony.mailroom, host=settings.smtp_listen_host,
+                port=settings.smtp_listen_port, message_limit=settings.email_message_limit_bytes,
+            )
 
     @app.after_serving
     async def _dispose() -> None:
+        smtp = app.extensions["callcenter"].smtp
+        if smtp is not None:
+            smtp.close()
+            await smtp.wait_closed()
         # What committed transactions promised (offers, hang-ups, events) finishes first.
         await unit_of_work.drain(within=5)
         await app.extensions["callcenter"].board.close()

@@ -91,11 +91,21 @@ class Settings(BaseSettings):
     recordings_dir: Path = Path("recordings")
     vosk_model_path: Path | None = None
 
+    # Email. The support address takes mail for the default group and is the From of
+    # replies (a group's own address, set on the desk page, takes the group's mail). The
+    # listener (aiosmtpd) runs with the app when both its host and port are set; replies go
+    # out through the relay at smtp_host.
+    support_address: str = "support@example.com"
+    smtp_listen_host: str | None = None
+    smtp_listen_port: int | None = Field(default=None, ge=0, le=65535)
+    # The listener refuses a message larger than this; an attachment larger than the
+    # attachment limit is dropped (named on the event) and the rest kept.
+    email_message_limit_bytes: int = Field(default=25_000_000, ge=10_000)
+    email_attachment_limit_bytes: int = Field(default=10_000_000, ge=1_000)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_from: str = "support@example.com"
     smtp_starttls: bool = False
 
     worker_backend: Literal["sqlite", "redis"] = "sqlite"

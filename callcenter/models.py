@@ -3,6 +3,7 @@
 from callcenter.accounts.models import ApiToken, LoginSession, User
 from callcenter.audit.models import AuditEntry
 from callcenter.blocklist.models import BlocklistEntry
+from callcenter.channels.email.models import Mail, MailAttachment
 from callcenter.customers.models import Customer, Identity
 from callcenter.db import Base
 from callcenter.routing.models import (
@@ -42,6 +43,8 @@ __all__ = [
     "Identity",
     "LoginSession",
     "Macro",
+    "Mail",
+    "MailAttachment",
     "QueueMember",
     "Reservation",
     "SlaPolicy",

@@ -22,6 +22,7 @@ from callcenter.db import create_engine, create_sessionmaker
 from callcenter.flows import (
     Telephony,
     build_telephony,
+    email,
     escalation,
     offers,
     watchdog,
@@ -31,7 +32,7 @@ from callcenter.flows.reconcile import reconcile
 from callcenter.telephony.gateway import TwilioGateway
 
 # The flows whose jobs this worker runs (importing them registers their jobs).
-JOB_MODULES = (offers, escalation, webhook_delivery)
+JOB_MODULES = (offers, escalation, webhook_delivery, email)
 
 # A call with no final status after this long is checked against Twilio's REST API.
 STALE_AFTER = dt.timedelta(minutes=10)
@@ -51,6 +52,9 @@ def build_huey(settings: Settings) -> Huey:
     )
     huey.periodic_task(crontab(minute="*"), name="webhook_sweep")(
         lambda: asyncio.run(sweep_webhooks(settings))
+    )
+    huey.periodic_task(crontab(minute="*"), name="email_sweep")(
+        lambda: asyncio.run(sweep_email(settings))
     )
     return huey
 
@@ -94,6 +98,12 @@ async def sweep_webhooks(settings: Settings) -> int:
     """Webhook deliveries that are due (every minute)."""
     async with job_context(settings) as telephony:
         return await webhook_delivery.sweep(telephony)
+
+
+async def sweep_email(settings: Settings) -> int:
+    """Replies due for an attempt, and mail stored but never read (every minute)."""
+    async with job_context(settings) as telephony:
+        return await email.sweep(telephony)
 
 
 async def reconcile_calls(settings: Settings, *, older_than: dt.timedelta = STALE_AFTER) -> int:

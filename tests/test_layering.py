@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "callcenter"
-DOMAINS = ("accounts", "audit", "blocklist", "customers", "ivr", "reports", "routing", "telephony",
-           "tickets", "webhooks")
+DOMAINS = ("accounts", "audit", "blocklist", "channels", "customers", "ivr", "reports", "routing",
+           "telephony", "tickets", "webhooks")
 # Parts that build the app from everything; nothing inside it imports them.
 ROOTS = ("callcenter.app", "callcenter.asgi", "callcenter.cli", "callcenter.demo",
          "callcenter.worker")
@@ -52,7 +52,8 @@ def _modules(folder: str) -> list[Path]:
 
 
 def _is_views(path: Path) -> bool:
-    return path.name == "views.py" or path.name.endswith("_views.py")
+    """A domain's edge: its HTTP views, or a listener for another protocol (SMTP)."""
+    return path.name in ("views.py", "listener.py") or path.name.endswith("_views.py")
 
 
 def test_web_holds_layout_only():

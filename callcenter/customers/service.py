@@ -20,18 +20,28 @@ async def find_by_identity(
 
 
 async def find_or_create_by_phone(session: AsyncSession, *, phone: str) -> Customer:
-    """The customer who owns this E.164 number, made on first contact.
+    """The customer who owns this E.164 number, made on first contact."""
+    return await find_or_create(session, kind=IdentityKind.phone, value=phone)
 
-    Two calls from a new number at once race to create the identity: the loser's identity
+
+async def find_or_create(
+    session: AsyncSession, *, kind: IdentityKind, value: str, name: str = ""
+) -> Customer:
+    """The customer who owns this identity (normalised already), made on first contact
+    with `name` (the name an email's From gives, say).
+
+    Two contacts from a new identity at once race to create it: the loser's identity
     insert does nothing (unique kind and value), so it drops its own new customer and takes
     the winner's.
     """
-    found = await find_by_identity(session, kind=IdentityKind.phone, value=phone)
+    found = await find_by_identity(session, kind=kind, value=value)
     if found is not None:
+        if name and not found.name:
+            found.name = name[:200]
         return found
     now = utcnow()
     customer = await session.scalar(
-        insert(Customer).values(name="", created_at=now).returning(Customer)
+        insert(Customer).values(name=name[:200], created_at=now).returning(Customer)
     )
     assert customer is not None
     claimed = await session.scalar(
@@ -39,15 +49,15 @@ async def find_or_create_by_phone(session: AsyncSession, *, phone: str) -> Custo
             session,
             Identity,
             customer_id=customer.id,
-            kind=IdentityKind.phone,
-            value=phone,
+            kind=kind,
+            value=value,
             created_at=now,
         ).returning(Identity.id)
     )
     if claimed is not None:
         return customer
     await session.execute(delete(Customer).where(Customer.id == customer.id))
-    winner = await find_by_identity(session, kind=IdentityKind.phone, value=phone)
+    winner = await find_by_identity(session, kind=kind, value=value)
     assert winner is not None
     return winner
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from callcenter.channels.email.sending import Mailroom
 from callcenter.config import Settings
 from callcenter.ivr import flow as ivr_flow
 from callcenter.ivr.flow import Flow
@@ -53,6 +54,8 @@ class Telephony:
     dispatch_again: bool = False
     # Timers for the worker (an offer that must time out); None where nothing may queue.
     jobs: JobQueue | None = None
+    # Where mail comes in and goes out (`flows.email`).
+    mailroom: Mailroom | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ def build_telephony(
         heartbeat_grace_seconds=settings.heartbeat_grace_seconds,
         caller_id=settings.twilio_phone_number,
         jobs=jobs,
+        mailroom=Mailroom.of(settings),
     )
 
 

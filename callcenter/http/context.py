@@ -8,6 +8,7 @@ started by the commit itself (`callcenter.unit_of_work`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ class AppState:
     telephony: Telephony
     bus: Bus
     board: BoardFeed
+    # The SMTP listener, while the app serves with one (see `channels.email.listener`).
+    smtp: asyncio.Server | None = None
 
 
 def state() -> AppState:

@@ -104,6 +104,8 @@ class TicketGroup(CreatedAtMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Mail to this address opens the group's tickets (billing@...); replies come from it.
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
 
 
 class SlaPolicy(Base):
@@ -177,11 +179,17 @@ class TicketEvent(CreatedAtMixin, Base):
     )
     body: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The channel's own id of the message (Message-ID, MessageSid, a chat message's id):
+    # a delivery retried by the sender lands once.
+    external_id: Mapped[str | None] = mapped_column(String(300))
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
 
-    # A ticket's timeline in order, and a customer's across their tickets (newest first).
-    __table_args__ = (Index("ix_ticket_event_ticket_id_id", "ticket_id", "id"),)
+    __table_args__ = (
+        # A ticket's timeline in order, and a customer's across their tickets (newest first).
+        Index("ix_ticket_event_ticket_id_id", "ticket_id", "id"),
+        Index("ix_ticket_event_external", "kind", "external_id", unique=True),
+    )
 
 
 class TimeSource(enum.StrEnum):

@@ -54,6 +54,15 @@ async def event_for_call(session: AsyncSession, *, call_id: int) -> TicketEvent 
     return await session.scalar(select(TicketEvent).where(TicketEvent.call_id == call_id))
 
 
+async def event_for_message(
+    session: AsyncSession, *, kind: TicketEventKind, external_id: str
+) -> TicketEvent | None:
+    """The event a message with this channel id already made, if it did."""
+    return await session.scalar(
+        select(TicketEvent).where(TicketEvent.kind == kind, TicketEvent.external_id == external_id)
+    )
+
+
 async def add_contact(
     session: AsyncSession,
     *,
@@ -68,6 +77,8 @@ async def add_contact(
     ticket_id: int | None = None,
     answered_at: dt.datetime | None = None,
     author_id: int | None = None,
+    external_id: str | None = None,
+    group_id: int | None = None,
 ) -> TicketEvent:
     """Put a contact on the customer's open ticket, or open a new ticket for it.
 
@@ -78,10 +89,16 @@ async def add_contact(
     ticket's priority to at least that (an urgent caller's ticket is urgent), never lowers
     it. `ticket_id` names the ticket outright (a call made from it). `answered_at`: an
     agent answered the customer in this contact (a call they took), which is a reply.
-    Triggers run on the ticket afterwards.
+    `external_id`: the channel's own id of the message; one already on a timeline is not
+    added again (the sender retried). `group_id`: the group a new ticket goes to (mail to
+    a group's address). Triggers run on the ticket afterwards.
     """
     await customers.lock(session, customer_id=customer_id)
     if call_id is not None and (existing := await event_for_call(session, call_id=call_id)):
+        return existing
+    if external_id is not None and (
+        existing := await event_for_message(session, kind=kind, external_id=external_id)
+    ):
         return existing
     now = utcnow()
     ticket = await get_ticket(session, ticket_id=ticket_id) if ticket_id is not None else None
@@ -94,7 +111,7 @@ async def add_contact(
         ticket = Ticket(
             subject=subject[:300], channel=channel, requester_id=customer_id,
             priority=TicketPriority.normal, status=TicketStatus.new, tags=[], created_at=now,
-            updated_at=now,
+            updated_at=now, group_id=group_id,
         )
         session.add(ticket)
         await session.flush()
@@ -108,7 +125,7 @@ async def add_contact(
         sla.replied(ticket, policy, at=answered_at)
     event = TicketEvent(
         ticket_id=ticket.id, kind=kind, body=body, call_id=call_id, data=data or {},
-        created_at=now, author_id=author_id,
+        created_at=now, author_id=author_id, external_id=external_id,
     )
     session.add(event)
     ticket.updated_at = now
@@ -210,7 +227,7 @@ def add_note(
     session: AsyncSession,
     ticket: Ticket,
     *,
-    author_id: int,
+    author_id: int | None,
     body: str,
     call_id: int | None = None,
     data: dict[str, Any] | None = None,
@@ -227,6 +244,44 @@ def add_note(
     ticket.updated_at = now
     events.record(session, "tickets.ticket.updated", ticket_id=ticket.id)
     return event
+
+
+async def add_reply(
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    author_id: int,
+    kind: TicketEventKind,
+    body: str,
+    data: dict[str, Any] | None = None,
+    external_id: str | None = None,
+) -> TicketEvent:
+    """An agent's reply to the customer on a channel (the channel sends it once this
+    commits): the SLA's reply clocks are met, and a new ticket is open from now on."""
+    now = utcnow()
+    event = TicketEvent(
+        ticket_id=ticket.id, kind=kind, author_id=author_id, body=body, data=data or {},
+        external_id=external_id, created_at=now,
+    )
+    session.add(event)
+    if ticket.status == TicketStatus.new:
+        ticket.status = TicketStatus.open
+    sla.replied(ticket, await sla.policy_for(session, priority=ticket.priority), at=now)
+    ticket.updated_at = now
+    await session.flush()
+    events.record(session, "tickets.event.added", ticket_id=ticket.id, event_id=event.id)
+    return event
+
+
+async def set_event_data(
+    session: AsyncSession, *, event_id: int, changes: dict[str, Any]
+) -> None:
+    """Note what became of an entry (a reply's delivery) on it; the ticket page shows it."""
+    event = await get_event(session, event_id=event_id)
+    if event is None:
+        return
+    event.data = {**(event.data or {}), **changes}
+    events.record(session, "tickets.ticket.updated", ticket_id=event.ticket_id)
 
 
 async def update(

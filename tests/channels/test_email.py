@@ -1,0 +1,278 @@
+"""Email both ways over real SMTP: mail sent with `smtplib` to the app's listener becomes
+a ticket; the agent's reply reaches a relay (aiosmtpd) with the threading headers; the
+customer's answer to that reply threads back onto the same ticket."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import smtplib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from builders import make_token, make_user
+from conftest import _free_port
+from quart import Quart
+from quart.testing import QuartClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.accounts.models import Role
+from callcenter.channels.email.models import Mail, MailDirection, MailStatus
+from callcenter.customers.models import Identity, IdentityKind
+from callcenter.flows import email as email_flow
+from callcenter.tickets.models import Ticket, TicketEvent, TicketEventKind
+
+SUPPORT = "support@shop.test"
+
+
+@dataclass
+class Relay:
+    """The outgoing relay: a real SMTP server that keeps what it is given."""
+
+    port: int = 0
+    got: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    refuse: str | None = None  # answer DATA with this instead of 250
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse:
+            return self.refuse
+        self.got.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+
+@pytest.fixture
+def relay() -> Any:
+    found = Relay()
+    controller = Controller(found, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    found.port = controller.port
+    yield found
+    controller.stop()
+
+
+@pytest.fixture
+def settings_overrides(settings_overrides: dict[str, Any], relay: Relay) -> dict[str, Any]:
+    return {
+        **settings_overrides, "support_address": SUPPORT, "smtp_listen_host": "127.0.0.1",
+        "smtp_listen_port": 0, "smtp_host": "127.0.0.1", "smtp_port": relay.port,
+        "email_attachment_limit_bytes": 50_000,
+    }
+
+
+@pytest.fixture
+async def listener(app: Quart) -> AsyncIterator[int]:
+    """The port the app's SMTP listener took."""
+    server = app.extensions["callcenter"].smtp
+    assert server is not None, "the listener starts with the app when its settings are set"
+    yield server.sockets[0].getsockname()[1]
+
+
+def _send(port: int, message: EmailMessage | bytes, *, sender: str, to: str = SUPPORT) -> Any:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        raw = message if isinstance(message, bytes) else message.as_bytes()
+        return smtp.sendmail(sender, [to], raw)
+
+
+async def send(port: int, message: EmailMessage | bytes, *, sender: str, to: str = SUPPORT) -> Any:
+    return await asyncio.to_thread(_send, port, message, sender=sender, to=to)
+
+
+def customer_mail(**headers: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = headers.pop("From", "Ada Lovelace <ada@example.com>")
+    message["To"] = SUPPORT
+    message["Subject"] = headers.pop("Subject", "My order never arrived")
+    message["Message-ID"] = headers.pop("Message_ID", email.utils.make_msgid(domain="example.com"))
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content("Hello, my order 1234 never arrived. Can you help?\n\n-- \nAda")
+    return message
+
+
+async def mails(session: AsyncSession) -> list[Mail]:
+    await session.rollback()
+    return list(await session.scalars(
+        select(Mail).order_by(Mail.id).execution_options(populate_existing=True)
+    ))
+
+
+async def events_of(session: AsyncSession, ticket_id: int) -> list[TicketEvent]:
+    await session.rollback()
+    return list(await session.scalars(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+        .execution_options(populate_existing=True)
+    ))
+
+
+async def agent_headers(session: AsyncSession) -> dict[str, str]:
+    user = await make_user(session, role=Role.agent, name="Grace Hopper")
+    token = await make_token(session, user=user)
+    await session.commit()
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_mail_to_the_listener_becomes_a_ticket_with_its_sender_as_customer(
+    listener: int, db_session: AsyncSession
+):
+    await send(listener, customer_mail(), sender="ada@example.com")
+
+    [stored] = await mails(db_session)
+    assert (stored.direction, stored.status) == (MailDirection.incoming, MailStatus.landed)
+    assert stored.envelope_to == [SUPPORT] and b"order 1234" in stored.raw
+    ticket = await db_session.get(Ticket, stored.ticket_id)
+    assert ticket is not None and ticket.subject == "My order never arrived"
+    assert ticket.channel.value == "email"
+    requester_id = ticket.requester_id
+    [event] = await events_of(db_session, ticket.id)
+    assert event.kind == TicketEventKind.email
+    assert event.body == "Hello, my order 1234 never arrived. Can you help?"
+    assert event.data["quoted"] == "-- \nAda", "the signature is folded away"
+    identity = await db_session.scalar(
+        select(Identity).where(Identity.kind == IdentityKind.email)
+    )
+    assert identity is not None and identity.value == "ada@example.com"
+    assert identity.customer_id == requester_id
+
+
+async def test_the_same_message_delivered_twice_lands_once(
+    listener: int, db_session: AsyncSession
+):
+    message = customer_mail(Message_ID="<once@example.com>")
+    await send(listener, message, sender="ada@example.com")
+    await send(listener, message, sender="ada@example.com")
+
+    first, second = await mails(db_session)
+    assert first.ticket_id == second.ticket_id and first.event_id == second.event_id
+    assert len(await events_of(db_session, first.ticket_id or 0)) == 1
+
+
+async def test_mail_for_an_address_not_ours_is_refused_at_rcpt(listener: int):
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        await send(listener, customer_mail(), sender="ada@example.com", to="ceo@elsewhere.test")
+    assert refused.value.recipients["ceo@elsewhere.test"][0] == 550
+
+
+async def test_the_agent_replies_by_email_and_the_customers_answer_threads_back(
+    app: Quart, client: QuartClient, listener: int, relay: Relay, db_session: AsyncSession
+):
+    tel = app.extensions["callcenter"].telephony
+    first = customer_mail(Message_ID="<first@example.com>")
+    await send(listener, first, sender="ada@example.com")
+    [incoming] = await mails(db_session)
+    ticket_id = incoming.ticket_id
+    assert ticket_id is not None
+
+    answer = await client.post(
+        f"/api/tickets/{ticket_id}/replies", headers=await agent_headers(db_session),
+        json={"body": "Sorry about that! A new parcel is on its way.\n\nGrace"},
+    )
+    assert answer.status_code == 201, await answer.get_data(as_text=True)
+    reply_event = await answer.get_json()
+    assert reply_event["kind"] == "email" and reply_event["data"]["delivery"] == "queued"
+    _, outgoing = await mails(db_session)
+    assert outgoing.direction == MailDirection.outgoing and outgoing.status == MailStatus.queued
+
+    # The worker's job, as it runs once the reply committed.
+    assert await email_flow.send_one(tel, mail_id=outgoing.id) == MailStatus.sent
+    [(sender, recipients, raw)] = relay.got
+    assert (sender, recipients) == (SUPPORT, ["ada@example.com"])
+    sent = email.message_from_bytes(raw, policy=policy.default)
+    assert sent["In-Reply-To"] == "<first@example.com>"
+    assert sent["References"] == "<first@example.com>"
+    assert sent["Subject"] == f"Re: My order never arrived [#{ticket_id}]"
+    assert sent["From"] == f"Grace Hopper <{SUPPORT}>"
+    assert sent.get_body(("plain",)).get_content().startswith("Sorry about that!")
+    assert sent.get_body(("html",)) is not None
+    events = await events_of(db_session, ticket_id)
+    assert events[-1].data["delivery"] == "sent"
+
+    # The customer answers the reply: it threads onto the same ticket.
+    again = customer_mail(Subject=f"Re: {sent['Subject']}", In_Reply_To=sent["Message-ID"],
+                          References=f"<first@example.com> {sent['Message-ID']}")
+    await send(listener, again, sender="ada@example.com")
+    third = (await mails(db_session))[-1]
+    assert third.status == MailStatus.landed and third.ticket_id == ticket_id
+    assert [e.kind for e in await events_of(db_session, ticket_id)] == [
+        TicketEventKind.email, TicketEventKind.email, TicketEventKind.email,
+    ]
+
+
+async def test_a_reply_without_threading_headers_threads_by_the_subject_token(
+    listener: int, db_session: AsyncSession
+):
+    await send(listener, customer_mail(), sender="ada@example.com")
+    [first] = await mails(db_session)
+    answer = customer_mail(Subject=f"Re: My order never arrived [#{first.ticket_id}]")
+    await send(listener, answer, sender="ada@example.com")
+    # From someone else, the token alone does not put mail on Ada's ticket.
+    stranger = customer_mail(From="mallory@evil.test",
+                             Subject=f"Re: anything [#{first.ticket_id}]")
+    await send(listener, stranger, sender="mallory@evil.test")
+
+    _, threaded, other = await mails(db_session)
+    assert threaded.ticket_id == first.ticket_id
+    assert other.status == MailStatus.landed and other.ticket_id != first.ticket_id
+
+
+async def test_a_relay_that_refuses_for_good_shows_the_failure_on_the_reply(
+    app: Quart, client: QuartClient, listener: int, relay: Relay, db_session: AsyncSession
+):
+    await send(listener, customer_mail(), sender="ada@example.com")
+    [incoming] = await mails(db_session)
+    answer = await client.post(
+        f"/api/tickets/{incoming.ticket_id}/replies", headers=await agent_headers(db_session),
+        json={"body": "We are on it."},
+    )
+    assert answer.status_code == 201
+    relay.refuse = "554 5.7.1 Relaying denied"
+    _, outgoing = await mails(db_session)
+    tel = app.extensions["callcenter"].telephony
+    assert await email_flow.send_one(tel, mail_id=outgoing.id) == MailStatus.failed
+    events = await events_of(db_session, incoming.ticket_id or 0)
+    assert events[-1].data["delivery"] == "failed"
+    assert "554" in events[-1].data["delivery_error"]
+
+
+async def test_a_relay_that_is_down_is_tried_again_later(
+    app: Quart, client: QuartClient, listener: int, relay: Relay, db_session: AsyncSession
+):
+    await send(listener, customer_mail(), sender="ada@example.com")
+    [incoming] = await mails(db_session)
+    await client.post(
+        f"/api/tickets/{incoming.ticket_id}/replies", headers=await agent_headers(db_session),
+        json={"body": "We are on it."},
+    )
+    relay.refuse = "451 4.3.0 Try again later"
+    _, outgoing = await mails(db_session)
+    tel = app.extensions["callcenter"].telephony
+    assert await email_flow.send_one(tel, mail_id=outgoing.id) == MailStatus.queued
+    _, outgoing = await mails(db_session)
+    assert outgoing.next_attempt_at is not None and len(outgoing.attempts) == 1
+    assert await email_flow.send_one(tel, mail_id=outgoing.id) is None, "not due yet"
+
+
+async def test_a_reply_to_a_customer_with_no_address_is_refused(
+    client: QuartClient, db_session: AsyncSession
+):
+    from callcenter.customers import service as customers
+    from callcenter.tickets import service as tickets
+    from callcenter.tickets.models import Channel
+
+    customer = await customers.find_or_create_by_phone(db_session, phone="+14155550100")
+    event = await tickets.add_contact(
+        db_session, customer_id=customer.id, channel=Channel.phone, kind=TicketEventKind.call,
+        subject="Call", body="",
+    )
+    await db_session.commit()
+    answer = await client.post(
+        f"/api/tickets/{event.ticket_id}/replies", headers=await agent_headers(db_session),
+        json={"body": "Hello"},
+    )
+    assert answer.status_code == 422
+    assert "no email address" in (await answer.get_json())["error"]["message"]
