@@ -58,12 +58,30 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "backends(*names): run this database test only on these backends"
     )
     config.addinivalue_line("markers", "settings(**fields): override Settings fields")
+    config.addinivalue_line("markers", "serial: run alone, after the rest (see SERIAL)")
+
+
+# Tests that time what they see (calls on the wall clock with browsers answering them,
+# latency bounds, the chaos run): `scripts/test` runs them alone, after the rest has run on
+# two workers, so a busy neighbour cannot make them late.
+SERIAL = {
+    "accounts/test_hash_pool.py", "accounts/test_login_flood.py", "e2e/test_board.py",
+    "e2e/test_callers_left_alone.py", "e2e/test_demo.py", "e2e/test_instances.py",
+    "e2e/test_softphone.py", "e2e/test_ticket_workspace.py",
+    "emulator/test_twiml_strict.py", "emulator/test_virtual_clock_load.py",
+    "telephony/test_stalls.py", "telephony/test_webhook_properties.py",
+    "test_unit_of_work.py",
+}
+TESTS_DIR = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Drop the runs of `database_url` that a `backends` marker excludes."""
+    """Mark the SERIAL tests `serial`; drop the runs of `database_url` that a `backends`
+    marker excludes."""
     keep, drop = [], []
     for item in items:
+        if item.path.resolve().relative_to(TESTS_DIR).as_posix() in SERIAL:
+            item.add_marker(pytest.mark.serial)
         marker = item.get_closest_marker("backends")
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("database_url") if callspec else None

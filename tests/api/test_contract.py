@@ -223,6 +223,7 @@ async def test_every_request_body_is_required(client: QuartClient) -> None:
         "/api/tickets/{ticket_id}/events/{event_id}/move",
         "/api/tickets/{ticket_id}/merge",
         "/api/tickets/{ticket_id}/notes",
+        "/api/tickets/{ticket_id}/replies",
         "/api/tickets/{ticket_id}/time",
         "/api/tickets/{ticket_id}/timer",
         "/api/time-entries/{entry_id}/corrections",
@@ -315,6 +316,9 @@ async def test_the_document_keeps_each_routes_schemas_behind_require_role(
         },
         ("post", "/api/tickets/{ticket_id}/merge"): {"200", "400", "401", "403", "404", "409"},
         ("post", "/api/tickets/{ticket_id}/notes"): {"201", "400", "401", "403", "404"},
+        ("post", "/api/tickets/{ticket_id}/replies"): {
+            "201", "400", "401", "403", "404", "422",
+        },
         ("get", "/api/tickets/{ticket_id}/time"): {"200", "401", "403", "404"},
         ("post", "/api/tickets/{ticket_id}/time"): {"201", "400", "401", "403", "404", "422"},
         ("put", "/api/tickets/{ticket_id}/timer"): {"200", "400", "401", "403", "404"},
