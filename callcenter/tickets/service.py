@@ -281,6 +281,9 @@ async def set_event_data(
     if event is None:
         return
     event.data = {**(event.data or {}), **changes}
+    ticket = await get_ticket(session, ticket_id=event.ticket_id)
+    if ticket is not None:
+        ticket.updated_at = utcnow()  # the ticket's version: open pages re-read it
     events.record(session, "tickets.ticket.updated", ticket_id=event.ticket_id)
 
 

@@ -75,7 +75,9 @@ async def listener(app: Quart) -> AsyncIterator[int]:
 
 def _send(port: int, message: EmailMessage | bytes, *, sender: str, to: str = SUPPORT) -> Any:
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
-        raw = message if isinstance(message, bytes) else message.as_bytes()
+        raw = message if isinstance(message, bytes) else message.as_bytes(
+            policy=message.policy.clone(linesep="\r\n")  # on the wire, as clients send it
+        )
         return smtp.sendmail(sender, [to], raw)
 
 
