@@ -4,119 +4,29 @@ customer's answer to that reply threads back onto the same ticket."""
 
 from __future__ import annotations
 
-import asyncio
 import email
 import smtplib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from email import policy
-from email.message import EmailMessage
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from builders import make_token, make_user
-from conftest import _free_port
 from quart import Quart
 from quart.testing import QuartClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.accounts.models import Role
-from callcenter.channels.email.models import Mail, MailDirection, MailStatus
+from callcenter.channels.email.models import MailDirection, MailStatus
 from callcenter.customers.models import Identity, IdentityKind
 from callcenter.flows import email as email_flow
-from callcenter.tickets.models import Ticket, TicketEvent, TicketEventKind
-
-SUPPORT = "support@shop.test"
-
-
-@dataclass
-class Relay:
-    """The outgoing relay: a real SMTP server that keeps what it is given."""
-
-    port: int = 0
-    got: list[tuple[str, list[str], bytes]] = field(default_factory=list)
-    refuse: str | None = None  # answer DATA with this instead of 250
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.refuse:
-            return self.refuse
-        self.got.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 OK"
-
-
-@pytest.fixture
-def relay() -> Any:
-    found = Relay()
-    controller = Controller(found, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    found.port = controller.port
-    yield found
-    controller.stop()
-
-
-@pytest.fixture
-def settings_overrides(settings_overrides: dict[str, Any], relay: Relay) -> dict[str, Any]:
-    return {
-        **settings_overrides, "support_address": SUPPORT, "smtp_listen_host": "127.0.0.1",
-        "smtp_listen_port": 0, "smtp_host": "127.0.0.1", "smtp_port": relay.port,
-        "email_attachment_limit_bytes": 50_000,
-    }
-
-
-@pytest.fixture
-async def listener(app: Quart) -> AsyncIterator[int]:
-    """The port the app's SMTP listener took."""
-    server = app.extensions["callcenter"].smtp
-    assert server is not None, "the listener starts with the app when its settings are set"
-    yield server.sockets[0].getsockname()[1]
-
-
-def _send(port: int, message: EmailMessage | bytes, *, sender: str, to: str = SUPPORT) -> Any:
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
-        raw = message if isinstance(message, bytes) else message.as_bytes(
-            policy=message.policy.clone(linesep="\r\n")  # on the wire, as clients send it
-        )
-        return smtp.sendmail(sender, [to], raw)
-
-
-async def send(port: int, message: EmailMessage | bytes, *, sender: str, to: str = SUPPORT) -> Any:
-    return await asyncio.to_thread(_send, port, message, sender=sender, to=to)
-
-
-def customer_mail(**headers: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = headers.pop("From", "Ada Lovelace <ada@example.com>")
-    message["To"] = SUPPORT
-    message["Subject"] = headers.pop("Subject", "My order never arrived")
-    message["Message-ID"] = headers.pop("Message_ID", email.utils.make_msgid(domain="example.com"))
-    for name, value in headers.items():
-        message[name.replace("_", "-")] = value
-    message.set_content("Hello, my order 1234 never arrived. Can you help?\n\n-- \nAda")
-    return message
-
-
-async def mails(session: AsyncSession) -> list[Mail]:
-    await session.rollback()
-    return list(await session.scalars(
-        select(Mail).order_by(Mail.id).execution_options(populate_existing=True)
-    ))
-
-
-async def events_of(session: AsyncSession, ticket_id: int) -> list[TicketEvent]:
-    await session.rollback()
-    return list(await session.scalars(
-        select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
-        .execution_options(populate_existing=True)
-    ))
-
-
-async def agent_headers(session: AsyncSession) -> dict[str, str]:
-    user = await make_user(session, role=Role.agent, name="Grace Hopper")
-    token = await make_token(session, user=user)
-    await session.commit()
-    return {"Authorization": f"Bearer {token}"}
+from callcenter.tickets.models import Ticket, TicketEventKind
+from channels.mailbox import (
+    SUPPORT,
+    Relay,
+    agent_headers,
+    customer_mail,
+    events_of,
+    mails,
+    send,
+)
 
 
 async def test_mail_to_the_listener_becomes_a_ticket_with_its_sender_as_customer(

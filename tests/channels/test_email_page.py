@@ -16,10 +16,7 @@ from web import test_browser
 from callcenter.accounts.models import Role
 from callcenter.channels.email.models import MailStatus
 from callcenter.flows import email as email_flow
-from channels.test_email import Relay, customer_mail, mails, send
-from channels.test_email import listener as listener  # noqa: F401 - the fixtures, shared
-from channels.test_email import relay as relay  # noqa: F401
-from channels.test_email import settings_overrides as settings_overrides  # noqa: F401
+from channels.mailbox import Relay, customer_mail, mails, send
 
 browser = test_browser.browser
 page = test_browser.page
@@ -28,7 +25,7 @@ SHOTS = Path("/tmp/shots")
 
 @pytest.mark.backends("sqlite")  # the browser adds nothing per backend
 async def test_an_agent_reads_an_email_and_answers_it_from_the_ticket_page(
-    page: Page, app: Quart, live_server: str, listener: int, relay: Relay,  # noqa: F811
+    page: Page, app: Quart, live_server: str, listener: int, relay: Relay,
     db_session: AsyncSession,
 ) -> None:
     message = customer_mail()

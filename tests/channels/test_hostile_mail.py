@@ -12,21 +12,19 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.blocklist.models import BlocklistEntry, BlockKind
+from callcenter.blocklist.models import BlockKind, BlocklistEntry
 from callcenter.channels.email import parsing
 from callcenter.channels.email.models import Mail, MailDirection, MailStatus
 from callcenter.flows import email as email_flow
 from callcenter.tickets.models import Ticket, TicketEvent
-from channels.test_email import (
+from channels.mailbox import (
     SUPPORT,
+    agent_headers,
     customer_mail,
     events_of,
     mails,
     send,
 )
-from channels.test_email import relay as relay  # noqa: F401 - the fixtures, shared
-from channels.test_email import listener as listener  # noqa: F401
-from channels.test_email import settings_overrides as settings_overrides  # noqa: F401
 
 
 def _raw(headers: str, body: bytes = b"Hello from the test.\r\n") -> bytes:
@@ -101,7 +99,7 @@ CASES = {
 
 @pytest.mark.parametrize("name", list(CASES))
 async def test_hostile_mail_is_kept_and_read_or_set_aside_and_the_listener_serves_on(
-    name: str, listener: int, db_session: AsyncSession  # noqa: F811
+    name: str, listener: int, db_session: AsyncSession
 ):
     case = CASES[name]
     answer = await send(listener, case.raw, sender=case.sender)
@@ -124,7 +122,7 @@ async def test_hostile_mail_is_kept_and_read_or_set_aside_and_the_listener_serve
     assert after.status == MailStatus.landed
 
 
-async def test_8bit_headers_are_read_as_utf8(listener: int, db_session: AsyncSession):  # noqa: F811
+async def test_8bit_headers_are_read_as_utf8(listener: int, db_session: AsyncSession):
     await send(listener, CASES["8-bit bytes in the headers"].raw, sender="juergen@example.de")
     [stored] = await mails(db_session)
     ticket = await db_session.get(Ticket, stored.ticket_id)
@@ -134,7 +132,7 @@ async def test_8bit_headers_are_read_as_utf8(listener: int, db_session: AsyncSes
 
 
 async def test_the_same_message_without_message_id_twice_lands_once(
-    listener: int, db_session: AsyncSession  # noqa: F811
+    listener: int, db_session: AsyncSession
 ):
     raw = CASES["a missing Message-ID"].raw
     await send(listener, raw, sender="ada@example.com")
@@ -144,7 +142,7 @@ async def test_the_same_message_without_message_id_twice_lands_once(
 
 
 async def test_an_attachment_over_the_limit_is_dropped_with_a_note_and_the_rest_kept(
-    listener: int, db_session: AsyncSession  # noqa: F811
+    listener: int, db_session: AsyncSession
 ):
     message = customer_mail()
     message.add_attachment(b"%PDF small receipt", maintype="application", subtype="pdf",
@@ -159,7 +157,7 @@ async def test_an_attachment_over_the_limit_is_dropped_with_a_note_and_the_rest_
 
 
 async def test_a_blocked_sender_is_refused_counted_and_never_ticketed(
-    listener: int, db_session: AsyncSession  # noqa: F811
+    listener: int, db_session: AsyncSession
 ):
     entry = BlocklistEntry(kind=BlockKind.domain, value="spam.test", reason="spam")
     db_session.add(entry)
@@ -174,10 +172,8 @@ async def test_a_blocked_sender_is_refused_counted_and_never_ticketed(
 
 
 async def test_a_bounce_of_our_reply_is_noted_on_its_ticket(
-    app: Any, client: Any, listener: int, relay: Any, db_session: AsyncSession  # noqa: F811
+    app: Any, client: Any, listener: int, relay: Any, db_session: AsyncSession
 ):
-    from channels.test_email import agent_headers
-
     await send(listener, customer_mail(), sender="ada@example.com")
     [incoming] = await mails(db_session)
     answer = await client.post(
@@ -210,7 +206,7 @@ async def test_a_bounce_of_our_reply_is_noted_on_its_ticket(
 
 
 async def test_a_message_that_could_not_be_read_is_kept_and_read_again_later(
-    app: Any, listener: int, db_session: AsyncSession, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    app: Any, listener: int, db_session: AsyncSession, monkeypatch: pytest.MonkeyPatch,
 ):
     """A parser failure (a bug of ours, say) loses nothing: the message is stored, flagged
     with the reason, and reading it again once the bug is gone lands it."""
