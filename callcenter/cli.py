@@ -128,6 +128,10 @@ def worker(threads: int) -> None:
 @click.option(
     "--emulator-port", default=8100, show_default=True, type=int, help="The Twilio emulator's port."
 )
+@click.option(
+    "--smtp-port", default=2525, show_default=True, type=int,
+    help="The SMTP listener's port (mail to the support address).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--agents", default=4, show_default=True, type=int, help="Agent bots.")
 @click.option(
@@ -152,6 +156,7 @@ def demo(
     exit_after: bool,
     port: int,
     emulator_port: int,
+    smtp_port: int,
     host: str,
     agents: int,
     interval: float,
@@ -172,6 +177,7 @@ def demo(
             host=host,
             port=port,
             emulator_port=emulator_port,
+            smtp_port=smtp_port,
             calls=calls,
             exit_after=exit_after,
             agents=agents,

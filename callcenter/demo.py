@@ -16,16 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import email.utils
 import itertools
 import logging
 import secrets
 import shutil
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import click
 from aiohttp import web
+from aiosmtpd.smtp import SMTP
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 from sqlalchemy import select
@@ -39,6 +43,7 @@ from callcenter.blocklist import service as blocklist
 from callcenter.blocklist.models import BlockKind
 from callcenter.config import Settings
 from callcenter.customers import service as customers
+from callcenter.customers.models import IdentityKind
 from callcenter.db import create_engine, create_sessionmaker, transaction, utcnow
 from callcenter.routing import agents as routing
 from callcenter.routing import dispositions, queues
@@ -56,6 +61,8 @@ RETURNING_NUMBER = "+14155550100"
 ACCOUNT_SID = "AC" + "d" * 32
 API_KEY_SID = "SK" + "d" * 32
 HUMAN_EMAIL = "you@example.com"
+SUPPORT_ADDRESS = "support@demo.test"
+RETURNING_EMAIL = "dana@plantshop.test"
 DISPOSITIONS = ("Resolved", "Follow-up needed", "Refund issued", "Wrong number")
 DEMO_MARKER = ".callcenter-demo"
 
@@ -218,11 +225,50 @@ async def _start_crm(host: str) -> tuple[web.AppRunner, str]:
     return runner, f"http://{host}:{runner.addresses[0][1]}/hooks/callcenter"
 
 
+class _Outbox:
+    """A stand-in for the mail relay: it keeps each reply the demo's agents send as an
+    .eml file in `directory`, so replies by email go somewhere you can open."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.count = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.count += 1
+        (self.directory / f"{self.count:04d}.eml").write_bytes(envelope.original_content)
+        return "250 OK"
+
+
+async def _start_outbox(host: str, directory: Path) -> tuple[asyncio.Server, int]:
+    outbox = _Outbox(directory)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(outbox, hostname="outbox.demo.test"), host, 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def _customer_writes(host: str, port: int) -> None:
+    """The returning shop emails the support address: their mail joins their history."""
+    message = EmailMessage()
+    message["From"] = f"Dana Reyes <{RETURNING_EMAIL}>"
+    message["To"] = SUPPORT_ADDRESS
+    message["Subject"] = "Where is order 1207?"
+    message["Message-ID"] = email.utils.make_msgid(domain="plantshop.test")
+    message.set_content(
+        "Hi, order 1207 was due on Monday and the tracking page has not moved.\n"
+        "Could you check with the courier?\n\n-- \nDana, Dana's Plant Shop"
+    )
+    await aiosmtplib.send(message, hostname=host, port=port, start_tls=False)
+
+
 async def _returning_shop(session: AsyncSession) -> None:
     """A shop with a history: an open ticket and older ones on every channel, so its calls
-    ring with a customer, an open ticket and a last five."""
+    ring with a customer, an open ticket and a last five (and its email lands there too)."""
     shop = await customers.find_or_create_by_phone(session, phone=RETURNING_NUMBER)
     shop.name = "Dana's Plant Shop"
+    await customers.add_identity(
+        session, customer=shop, kind=IdentityKind.email, value=RETURNING_EMAIL, region="US"
+    )
     now = utcnow()
     history = (
         ("Checkout button does nothing", TicketStatus.solved, Channel.chat, 40),
@@ -279,6 +325,7 @@ async def run_demo(
     agents: int,
     clock: str,
     interval: float,
+    smtp_port: int = 2525,
 ) -> int:
     """Run the demo; returns the process exit status."""
     demo_dir = data_dir
@@ -292,6 +339,7 @@ async def run_demo(
     )
     emulator_url = await emulator.start(host="127.0.0.1", port=emulator_port)
     base_url = f"http://{host}:{port}"
+    outbox, outbox_port = await _start_outbox(host, demo_dir / "outbox")
     settings = Settings(
         data_dir=demo_dir,
         public_base_url=base_url,
@@ -302,6 +350,11 @@ async def run_demo(
         twilio_api_base_url=emulator_url,
         twilio_phone_number=SUPPORT_NUMBER,
         recordings_dir=demo_dir / "recordings",
+        support_address=SUPPORT_ADDRESS,
+        smtp_listen_host=host,
+        smtp_listen_port=smtp_port,
+        smtp_host=host,
+        smtp_port=outbox_port,
     )
     crm, crm_url = await _start_crm(host)
     password, identities = await _seed(settings, agents=agents, crm_url=crm_url)
@@ -332,7 +385,9 @@ async def run_demo(
             )
             await phone.connect()
             phones.append(phone)
-        _print_banner(base_url, emulator_url, password, agents)
+        await _customer_writes(host, smtp_port)
+        _print_banner(base_url, emulator_url, password, agents, smtp=f"{host}:{smtp_port}",
+                      outbox=demo_dir / "outbox")
         placed = await _call_stream(control, calls=calls, interval=interval)
         if not exit_after:
             await asyncio.Event().wait()  # serve until interrupted
@@ -348,6 +403,7 @@ async def run_demo(
         await asyncio.to_thread(worker.stop, graceful=True)
         await emulator.stop()
         await crm.cleanup()
+        outbox.close()
 
 
 def _fresh_demo_dir(path: Path) -> None:
@@ -409,7 +465,9 @@ async def _await_end(control: EmulatorClient, item: Placed) -> None:
     click.echo(f"  call {item.number:>3}: {item.scenario.name:<32} -> {status}")
 
 
-def _print_banner(base_url: str, emulator_url: str, password: str, agents: int) -> None:
+def _print_banner(
+    base_url: str, emulator_url: str, password: str, agents: int, *, smtp: str, outbox: Path
+) -> None:
     click.echo(
         "\ncallcenter demo is running (SQLite + the Twilio emulator, no network needed)\n"
         f"  app:          {base_url}/  (sign in at {base_url}/login)\n"
@@ -418,6 +476,8 @@ def _print_banner(base_url: str, emulator_url: str, password: str, agents: int) 
         f"                ring there beside the bots'; {RETURNING_NUMBER} has a history)\n"
         f"  live board:   {base_url}/board  (as the supervisor or the admin)\n"
         f"  webhooks:     {base_url}/admin/webhooks  (ticket events to a stand-in CRM)\n"
+        f"  email in:     SMTP {smtp}, to {SUPPORT_ADDRESS} (Dana has written already: see\n"
+        f"                /tickets); replies agents send are kept in {outbox}/\n"
         f"  API docs:     {base_url}/api/docs\n"
         f"  emulator:     {emulator_url}  (Twilio's REST API at /2010-04-01/...)\n"
         f"  support line: {SUPPORT_NUMBER}\n"
