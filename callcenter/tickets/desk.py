@@ -203,6 +203,25 @@ async def add_group(session: AsyncSession, *, name: str, actor_id: int | None) -
     return group
 
 
+async def set_group_address(
+    session: AsyncSession, *, group: TicketGroup, email: str | None, actor_id: int | None
+) -> TicketGroup:
+    """The address whose mail opens the group's tickets (None: it has none)."""
+    email = (email or "").strip().lower() or None
+    if email == group.email:
+        return group
+    if email is not None:
+        taken = await session.scalar(select(TicketGroup).where(TicketGroup.email == email))
+        if taken is not None and taken.id != group.id:
+            raise DeskError(f"{email} is the address of the group {taken.name!r}")
+    group.email = email
+    await audit.record(
+        session, action="ticket_group.address_changed", actor_id=actor_id,
+        target=f"ticket_group:{group.id}", details={"email": email},
+    )
+    return group
+
+
 async def rename_group(
     session: AsyncSession, *, group: TicketGroup, name: str, actor_id: int | None
 ) -> TicketGroup:

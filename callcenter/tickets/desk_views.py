@@ -190,7 +190,7 @@ async def put_settings(data: DeskSettingsIn) -> DeskSettingsOut:
 async def list_groups() -> GroupList:
     """The groups tickets can be given to."""
     return GroupList(items=[
-        GroupOut(id=g.id, name=g.name) for g in await tickets.list_groups(db())
+        GroupOut(id=g.id, name=g.name, email=g.email) for g in await tickets.list_groups(db())
     ])
 
 
@@ -205,7 +205,9 @@ async def list_groups() -> GroupList:
 async def add_group(data: GroupIn) -> tuple[GroupOut, int]:
     with refusing(desk.DeskError):
         group = await desk.add_group(db(), name=data.name, actor_id=_actor_id())
-    return GroupOut(id=group.id, name=group.name), 201
+        if data.email:
+            await desk.set_group_address(db(), group=group, email=data.email, actor_id=_actor_id())
+    return GroupOut(id=group.id, name=group.name, email=group.email), 201
 
 
 @bp.patch("/api/groups/<int:group_id>")
@@ -218,11 +220,14 @@ async def add_group(data: GroupIn) -> tuple[GroupOut, int]:
 @validate_response(api.ErrorOut, 404)
 @validate_response(api.ErrorOut, 422)
 async def rename_group(group_id: int, data: GroupIn) -> GroupOut:
-    """Rename a group; its tickets stay, and macros and triggers naming it follow."""
+    """Rename a group (its tickets stay, and macros and triggers naming it follow), and
+    change its address when `email` is sent."""
     group = await _group_or_404(group_id)
     with refusing(desk.DeskError):
         await desk.rename_group(db(), group=group, name=data.name, actor_id=_actor_id())
-    return GroupOut(id=group.id, name=group.name)
+        if "email" in data.model_fields_set:
+            await desk.set_group_address(db(), group=group, email=data.email, actor_id=_actor_id())
+    return GroupOut(id=group.id, name=group.name, email=group.email)
 
 
 @bp.get("/admin/desk")

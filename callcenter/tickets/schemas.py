@@ -213,6 +213,7 @@ class AppliedOut(BaseModel):
 class GroupOut(BaseModel):
     id: int
     name: str
+    email: str | None = None  # mail to it opens the group's tickets
 
 
 class GroupList(BaseModel):
@@ -283,6 +284,11 @@ class GroupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: PlainText = Field(min_length=1, max_length=100)
+    # The group's own address (billing@...): mail to it opens the group's tickets, and its
+    # tickets' replies come from it. Left out: unchanged; empty or null: none.
+    email: str | None = Field(
+        default=None, max_length=320, pattern=r"^([^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63})?$"
+    )
 
 
 class TriggerIn(BaseModel):

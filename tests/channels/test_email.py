@@ -9,11 +9,13 @@ import smtplib
 from email import policy
 
 import pytest
+from builders import make_token, make_user
 from quart import Quart
 from quart.testing import QuartClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter.accounts.models import Role
 from callcenter.channels.email.models import MailDirection, MailStatus
 from callcenter.customers.models import Identity, IdentityKind
 from callcenter.flows import email as email_flow
@@ -188,3 +190,34 @@ async def test_a_reply_to_a_customer_with_no_address_is_refused(
     )
     assert answer.status_code == 422
     assert "no email address" in (await answer.get_json())["error"]["message"]
+
+
+async def test_mail_to_a_groups_address_opens_its_ticket_and_the_reply_comes_from_it(
+    app: Quart, client: QuartClient, listener: int, relay: Relay, db_session: AsyncSession
+):
+    admin = await make_token(db_session, user=await make_user(db_session, role=Role.admin))
+    await db_session.commit()
+    made = await client.post("/api/groups", headers={"Authorization": f"Bearer {admin}"},
+                             json={"name": "Billing", "email": "Billing@Shop.test"})
+    assert made.status_code == 201, await made.get_data(as_text=True)
+    group = await made.get_json()
+    assert group["email"] == "billing@shop.test"
+
+    await send(listener, customer_mail(Subject="Invoice twice"), sender="ada@example.com",
+               to="billing@shop.test")
+    [incoming] = await mails(db_session)
+    ticket = await db_session.get(Ticket, incoming.ticket_id)
+    assert ticket is not None and ticket.group_id == group["id"]
+    answer = await client.post(
+        f"/api/tickets/{ticket.id}/replies", headers=await agent_headers(db_session),
+        json={"body": "Refunded."},
+    )
+    assert answer.status_code == 201
+    _, outgoing = await mails(db_session)
+    tel = app.extensions["callcenter"].telephony
+    assert await email_flow.send_one(tel, mail_id=outgoing.id) == MailStatus.sent
+    assert relay.got[0][0] == "billing@shop.test"
+
+    taken = await client.post("/api/groups", headers={"Authorization": f"Bearer {admin}"},
+                              json={"name": "Accounts", "email": "billing@shop.test"})
+    assert taken.status_code == 422 and "Billing" in (await taken.get_json())["error"]["message"]
