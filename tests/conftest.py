@@ -65,12 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
 # latency bounds, the chaos run): `scripts/test` runs them alone, after the rest has run on
 # two workers, so a busy neighbour cannot make them late.
 SERIAL = {
-    "accounts/test_hash_pool.py", "accounts/test_login_flood.py", "e2e/test_board.py",
-    "e2e/test_callers_left_alone.py", "e2e/test_demo.py", "e2e/test_instances.py",
-    "e2e/test_softphone.py", "e2e/test_ticket_workspace.py",
-    "emulator/test_twiml_strict.py", "emulator/test_virtual_clock_load.py",
-    "telephony/test_stalls.py", "telephony/test_webhook_properties.py",
-    "test_unit_of_work.py",
+    "accounts/test_login_flood.py", "e2e/test_board.py", "e2e/test_callers_left_alone.py",
+    "e2e/test_instances.py", "e2e/test_softphone.py", "e2e/test_ticket_workspace.py",
+    "telephony/test_stalls.py",
 }
 TESTS_DIR = Path(__file__).resolve().parent
 
