@@ -152,7 +152,7 @@ async def feed(port: int, messages: list[tuple[str, bytes]], connections: int) -
 
 
 class _Bare:
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         return "250 OK"
 
 
