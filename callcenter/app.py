@@ -25,6 +25,8 @@ from callcenter.accounts.views import pages as accounts_pages
 from callcenter.blocklist.views import bp as blocklist_views
 from callcenter.channels.email import listener as smtp_listener
 from callcenter.channels.email.views import bp as email_views
+from callcenter.channels.sms.views import bp as sms_hooks
+from callcenter.channels.views import bp as replies_api
 from callcenter.config import PROJECT_DIR, Settings
 from callcenter.customers.views import bp as customers_views
 from callcenter.db import create_engine, create_sessionmaker, transaction
@@ -122,6 +124,7 @@ def create_app(settings: Settings) -> Quart:
         routing_api,
         queues_api, tasks_api, dispositions_api, ticket_pages, tickets_api, customers_views,
         time_api, time_report, blocklist_views, webhook_views, desk_views, email_views,
+        replies_api, sms_hooks,
         telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)

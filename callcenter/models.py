@@ -4,6 +4,7 @@ from callcenter.accounts.models import ApiToken, LoginSession, User
 from callcenter.audit.models import AuditEntry
 from callcenter.blocklist.models import BlocklistEntry
 from callcenter.channels.email.models import Mail, MailAttachment
+from callcenter.channels.sms.models import SmsOptOut
 from callcenter.customers.models import Customer, Identity
 from callcenter.db import Base
 from callcenter.routing.models import (
@@ -48,6 +49,7 @@ __all__ = [
     "QueueMember",
     "Reservation",
     "SlaPolicy",
+    "SmsOptOut",
     "Task",
     "TaskQueue",
     "Ticket",

@@ -14,6 +14,23 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 MAX_BODY = 1600
+# Twilio's default opt-out handling on long codes: these whole-message keywords (any case)
+# opt the sender out of texts from that number, back in, or ask for help; Twilio answers
+# each itself and still posts the webhook, with OptOutType.
+OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+OPT_IN = {"START", "YES", "UNSTOP"}
+HELP = {"HELP", "INFO"}
+REPLIES = {
+    "STOP": "You have successfully been unsubscribed. You will not receive any more messages "
+            "from this number. Reply START to resubscribe.",
+    "START": "You have successfully been re-subscribed to messages from this number. Reply "
+             "HELP for help. Reply STOP to unsubscribe. Msg&Data Rates May Apply.",
+    "HELP": "Reply STOP to unsubscribe. Msg&Data Rates May Apply.",
+}
+
+
+class OptedOut(Exception):
+    """Twilio's 21610: the recipient replied STOP to this number."""
 
 
 @dataclass
@@ -39,6 +56,7 @@ class Messages:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.by_sid: dict[str, Message] = {}
+        self.opted_out: set[tuple[str, str]] = set()  # (their number, our number)
 
     def _new(self, from_: str, to: str, body: str, direction: str, status: str,
              **kw: str | None) -> Message:
@@ -52,6 +70,8 @@ class Messages:
         """REST create: ``queued`` (``accepted`` with a Messaging Service), then ``sent``
         and ``delivered`` shortly after. As Twilio documents, no status callback is sent
         for the initial status; with a Messaging Service ``queued`` gets one."""
+        if (to, from_) in self.opted_out:
+            raise OptedOut(to)
         initial = "accepted" if messaging_service_sid else "queued"
         msg = self._new(from_ or "", to, body, "outbound-api", initial,
                         messaging_service_sid=messaging_service_sid,
@@ -79,6 +99,7 @@ class Messages:
         """An SMS arrives at one of the provisioned numbers: POST its SmsUrl."""
         engine = self.engine
         msg = self._new(from_, to, body, "inbound", "received")
+        opt_out = self._keyword(msg)
         number = engine.numbers.by_number(to)
         if number is None or not number.sms_url:
             return msg
@@ -90,6 +111,8 @@ class Messages:
                   ("FromCountry", country), ("To", to), ("ToZip", ""), ("NumSegments", "1"),
                   ("MessageSid", msg.sid), ("AccountSid", engine.account_sid),
                   ("From", from_), ("ApiVersion", "2010-04-01")]
+        if opt_out:
+            params.append(("OptOutType", opt_out))
         body_xml, code = await self._fetch(number.sms_url, number.sms_method, params)
         if body_xml is None and number.sms_fallback_url:
             extra = [("ErrorCode", str(code)), ("ErrorUrl", number.sms_url)]
@@ -106,6 +129,21 @@ class Messages:
                               "outbound-reply", "sent")
             reply.sent = reply.created
         return msg
+
+    def _keyword(self, msg: Message) -> str | None:
+        """Twilio's own handling of STOP, START and HELP: the opt-out recorded and the
+        standard reply sent. The OptOutType the webhook then carries, if any."""
+        word = msg.body.strip().upper()
+        kind = ("STOP" if word in OPT_OUT else "START" if word in OPT_IN
+                else "HELP" if word in HELP else None)
+        if kind == "STOP":
+            self.opted_out.add((msg.from_, msg.to))
+        elif kind == "START":
+            self.opted_out.discard((msg.from_, msg.to))
+        if kind is not None:
+            reply = self._new(msg.to, msg.from_, REPLIES[kind], "outbound-reply", "sent")
+            reply.sent = reply.created
+        return kind
 
     async def _fetch(self, url: str, method: str,
                      params: list[tuple[str, str]]) -> tuple[ET.Element | None, int]:

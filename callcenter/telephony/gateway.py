@@ -130,6 +130,17 @@ class TwilioGateway:
         except _TRANSPORT_ERRORS as error:
             raise _wrap(error, "calls.update") from error
 
+    async def send_sms(self, *, to: str, from_: str, body: str, status_callback: str) -> str:
+        """Send a text through Twilio's Messages API; its MessageSid. Twilio's refusal (an
+        opted-out recipient is 21610) is a GatewayError with Twilio's code."""
+        try:
+            message = await self._rest().messages.create_async(
+                to=to, from_=from_, body=body, status_callback=status_callback
+            )
+        except _TRANSPORT_ERRORS as error:
+            raise _wrap(error, "messages.create") from error
+        return str(message.sid)
+
     async def conference_sid(self, *, name: str) -> str | None:
         """The SID of the conference in progress named `name` (None when there is none):
         a participant is changed through its conference's SID, not its name."""

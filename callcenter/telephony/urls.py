@@ -36,6 +36,10 @@ class VoiceUrls:
     def queue_key(self, node: str) -> str:
         return self._url("queue/key", node=node)
 
+    def sms_status(self) -> str:
+        """Where Twilio reports what became of a text we sent (sent, delivered, failed)."""
+        return f"{self.base}/twilio/sms/status"
+
     def hold_music(self) -> str:
         return f"{self.base}/static/audio/hold-music.mp3"
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, TypeVar
 
 from quart import Response, current_app, g, request
 from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from callcenter.errors import APIError
@@ -154,29 +156,69 @@ def voice_webhook(
     return decorator
 
 
-def callback_webhook(handler: Callable[[dict[str, str]], Awaitable[None]]) -> Callable[..., Any]:
-    """Wrap a status callback: verify, run, commit; 204 on success so Twilio logs no 15003.
+def _status_callback(sid_name: str) -> Callable[[Callback], Callable[..., Any]]:
+    """Wrap a status callback (its subject named by `sid_name`): verify, run, commit; 204
+    on success so Twilio logs no 15003.
 
-    A failure is logged with the CallSid (Twilio will not send the callback again; the
-    worker's reconciliation is what recovers it) and answered 500.
+    A failure is logged with the SID (Twilio will not send the callback again; the
+    worker's reconciliation is what recovers a call's) and answered 500.
+    """
+
+    def decorator(handler: Callback) -> Callable[..., Any]:
+        @wraps(handler)
+        async def view() -> Response:
+            values = await verify_signature()
+            if not values.get(sid_name):
+                raise APIError(400, "malformed_webhook", f"missing {sid_name}")
+            try:
+                await _run_in_time(handler(values))
+            except APIError:
+                raise
+            except Exception:
+                log.exception(
+                    "telephony.callback.failed",
+                    extra={"path": request.path, "sid": values.get(sid_name)},
+                )
+                _discard_unit_of_work()
+                return Response(status=500)
+            return Response(status=204)
+
+        return view
+
+    return decorator
+
+
+Callback = Callable[[dict[str, str]], Awaitable[None]]
+callback_webhook = _status_callback("CallSid")
+message_status_webhook = _status_callback("MessageSid")
+_MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-f]{32}")
+
+
+def messaging_webhook(
+    handler: Callable[[dict[str, str]], Awaitable[MessagingResponse]],
+) -> Callable[..., Any]:
+    """Wrap an incoming-message webhook: verify, run, commit, answer TwiML.
+
+    A failure is logged and answered 500, not an empty reply: Twilio then tries the
+    number's SmsFallbackUrl, so the text is not silently dropped.
     """
 
     @wraps(handler)
     async def view() -> Response:
         values = await verify_signature()
-        if not values.get("CallSid"):
-            raise APIError(400, "malformed_webhook", "missing CallSid")
+        if not _MESSAGE_SID.fullmatch(values.get("MessageSid", "")) or not values.get("From"):
+            raise APIError(400, "malformed_webhook", "missing or malformed MessageSid or From")
         try:
-            await _run_in_time(handler(values))
+            reply = await _run_in_time(handler(values))
         except APIError:
             raise
         except Exception:
             log.exception(
-                "telephony.callback.failed",
-                extra={"path": request.path, "call_sid": values.get("CallSid")},
+                "telephony.message.failed",
+                extra={"path": request.path, "message_sid": values.get("MessageSid")},
             )
             _discard_unit_of_work()
             return Response(status=500)
-        return Response(status=204)
+        return Response(params.CONTROL.sub("", str(reply)), content_type="application/xml")
 
     return view

@@ -287,6 +287,13 @@ async def set_event_data(
     events.record(session, "tickets.ticket.updated", ticket_id=event.ticket_id)
 
 
+async def set_external_id(session: AsyncSession, *, event_id: int, external_id: str) -> None:
+    """The channel's id of a message we sent, known once the channel took it."""
+    event = await get_event(session, event_id=event_id)
+    if event is not None:
+        event.external_id = external_id
+
+
 async def update(
     session: AsyncSession, ticket: Ticket, changes: actions.Changes, *, author_id: int | None,
     via: str = "", text: str = "",

@@ -19,6 +19,7 @@ from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
 from callcenter.blocklist import service as blocklist
+from callcenter.channels.sms import service as sms
 from callcenter.customers import service as customers
 from callcenter.db import transaction, utcnow
 from callcenter.errors import APIError
@@ -93,6 +94,10 @@ async def ticket_page(ticket_id: int) -> str:
         timer=await timing.timer_state(db(), ticket_id=ticket.id, user_id=user.id, now=now),
         can_correct=user.role.includes(Role.supervisor),
         blocked=await blocklist.blocked_values(db(), values=[i.value for i in identities]),
+        texts_refused=await sms.opted_out(
+            db(), numbers=[i.value for i in identities if i.kind.value == "phone"]
+        ),
+        can_text=settings().twilio_phone_number is not None,
         last_five=await tickets.recent_for(db(), customer_id=ticket.requester_id,
                                            besides=ticket.id),
     )

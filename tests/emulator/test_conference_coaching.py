@@ -36,6 +36,9 @@ async def test_coaching_and_participant_delete(emu, twilio, target, client):
 
         fetched = await parts(supervisor.call_sid).fetch_async()
         assert fetched.coaching is True and fetched.call_sid_to_coach == agent.call_sid
+        # The status callbacks are posted as the participants join, each on its own time.
+        await until(lambda: {agent.call_sid, supervisor.call_sid}
+                    <= {e["CallSid"] for e in events("participant-join")})
         joined = {e["CallSid"]: e for e in events("participant-join")}
         assert joined[supervisor.call_sid]["Coaching"] == "true"
         assert joined[supervisor.call_sid]["CallSidToCoach"] == agent.call_sid

@@ -59,7 +59,10 @@ async def test_the_listing_shows_each_queues_settings_and_live_figures(
     assert billing["longest_wait_seconds"] >= 0
     assert (items["support"]["agents"], items["support"]["waiting"]) == (3, 0)
     one = await client.get(f"/api/queues/{billing['id']}", headers=bearer(token))
-    assert await one.get_json() == billing
+    alone = await one.get_json()
+    # The same queue, read a moment later: its longest wait may have ticked on by a second.
+    assert alone.pop("longest_wait_seconds") - billing.pop("longest_wait_seconds") in (0, 1)
+    assert alone == billing
 
 
 async def test_an_admin_adds_a_queue_that_selects_its_agents_at_once(

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ..engine import Engine
-from ..messages import MAX_BODY, Message
+from ..messages import MAX_BODY, Message, OptedOut
 from .common import API, bad_request, date, engine_of, form, json, not_found, one, page
 
 
@@ -40,8 +40,11 @@ async def create(request: web.Request) -> web.Response:
     if body and len(body) > MAX_BODY:
         raise bad_request(21617, "The concatenated message body exceeds the 1600 character "
                                  "limit.")
-    msg = engine.messages.send(from_ or "", to, body or "", service,
-                               one(data, "StatusCallback"))
+    try:
+        msg = engine.messages.send(from_ or "", to, body or "", service,
+                                   one(data, "StatusCallback"))
+    except OptedOut:
+        raise bad_request(21610, "Attempt to send to unsubscribed recipient") from None
     return json(message_json(engine, msg), 201)
 
 
