@@ -61,13 +61,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "serial: run alone, after the rest (see SERIAL)")
 
 
-# Tests that time what they see (calls on the wall clock with browsers answering them,
-# latency bounds, the chaos run): `scripts/test` runs them alone, after the rest has run on
-# two workers, so a busy neighbour cannot make them late.
+# Tests that time what they see under load of their own (the chaos run of several app
+# processes, latency bounds during a login flood or a stalled database, a caller on the
+# wall clock whose grace is seconds): `scripts/test` runs them alone, after the rest has
+# run on two workers, so a busy neighbour cannot make them late.
 SERIAL = {
-    "accounts/test_login_flood.py", "e2e/test_board.py", "e2e/test_callers_left_alone.py",
-    "e2e/test_instances.py", "e2e/test_softphone.py", "e2e/test_ticket_workspace.py",
-    "telephony/test_stalls.py",
+    "accounts/test_login_flood.py", "e2e/test_callers_left_alone.py",
+    "e2e/test_instances.py", "telephony/test_stalls.py",
 }
 TESTS_DIR = Path(__file__).resolve().parent
 
