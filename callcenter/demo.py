@@ -378,6 +378,7 @@ async def run_demo(
             voice_url=f"{base_url}/twilio/voice/incoming",
             voice_fallback_url=f"{base_url}/twilio/voice/fallback",
             status_callback=f"{base_url}/twilio/voice/status",
+            sms_url=f"{base_url}/twilio/sms/incoming",
         )
         for identity in identities:
             phone = AgentPhone(
@@ -480,7 +481,10 @@ def _print_banner(
         f"                /tickets); replies agents send are kept in {outbox}/\n"
         f"  API docs:     {base_url}/api/docs\n"
         f"  emulator:     {emulator_url}  (Twilio's REST API at /2010-04-01/...)\n"
-        f"  support line: {SUPPORT_NUMBER}\n"
+        f"  support line: {SUPPORT_NUMBER}  (calls and texts; text it as the returning shop:\n"
+        f"                curl -H 'Content-Type: application/json' -d '{{\"from\": "
+        f"\"{RETURNING_NUMBER}\", \"to\": \"{SUPPORT_NUMBER}\", \"body\": \"hi\"}}'\n"
+        f"                {emulator_url}/_emulator/sms)\n"
         f"  logins:       {HUMAN_EMAIL}, admin@example.com, supervisor@example.com, "
         f"agent1..{agents}@example.com (bots)\n"
         f"  password:     {password}\n"
