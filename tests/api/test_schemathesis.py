@@ -3,7 +3,7 @@ document does not promise (status codes, content types, bodies, the `Allow` of a
 
 Every built-in check runs against the live server: as an admin with a bearer token, on
 both backends (so the routes' real work is explored, not only their 401s), and
-anonymously on one. The examples are bounded (15 and 5 per operation) to keep the suite
+anonymously on one. The examples are bounded (10 and 5 per operation) to keep the suite
 short.
 """
 
@@ -67,7 +67,7 @@ SHARED = [HealthCheck.function_scoped_fixture]
 
 @DEPLOYED
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, suppress_health_check=SHARED)
+@settings(max_examples=10, deadline=None, suppress_health_check=SHARED)
 async def test_api_keeps_its_openapi_document(
     admin: dict[str, str], case: schemathesis.Case, live_server: str
 ) -> None:
