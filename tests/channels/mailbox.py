@@ -82,3 +82,18 @@ async def agent_headers(session: AsyncSession) -> dict[str, str]:
 
 
 
+
+
+async def answered_by_email(
+    client: Any, session: AsyncSession, listener: int, *, body: str
+) -> tuple[Mail, Mail]:
+    """A customer's mail and an agent's reply to it by email, queued: (in, out)."""
+    await send(listener, customer_mail(), sender="ada@example.com")
+    [incoming] = await mails(session)
+    answer = await client.post(
+        f"/api/tickets/{incoming.ticket_id}/replies", headers=await agent_headers(session),
+        json={"body": body},
+    )
+    assert answer.status_code == 201, await answer.get_data(as_text=True)
+    incoming, outgoing = await mails(session)
+    return incoming, outgoing

@@ -24,6 +24,7 @@ from channels.mailbox import (
     SUPPORT,
     Relay,
     agent_headers,
+    answered_by_email,
     customer_mail,
     events_of,
     mails,
@@ -137,15 +138,8 @@ async def test_a_reply_without_threading_headers_threads_by_the_subject_token(
 async def test_a_relay_that_refuses_for_good_shows_the_failure_on_the_reply(
     app: Quart, client: QuartClient, listener: int, relay: Relay, db_session: AsyncSession
 ):
-    await send(listener, customer_mail(), sender="ada@example.com")
-    [incoming] = await mails(db_session)
-    answer = await client.post(
-        f"/api/tickets/{incoming.ticket_id}/replies", headers=await agent_headers(db_session),
-        json={"body": "We are on it."},
-    )
-    assert answer.status_code == 201
+    incoming, outgoing = await answered_by_email(client, db_session, listener, body="On it.")
     relay.refuse = "554 5.7.1 Relaying denied"
-    _, outgoing = await mails(db_session)
     tel = app.extensions["callcenter"].telephony
     assert await email_flow.send_one(tel, mail_id=outgoing.id) == MailStatus.failed
     events = await events_of(db_session, incoming.ticket_id or 0)
@@ -156,14 +150,8 @@ async def test_a_relay_that_refuses_for_good_shows_the_failure_on_the_reply(
 async def test_a_relay_that_is_down_is_tried_again_later(
     app: Quart, client: QuartClient, listener: int, relay: Relay, db_session: AsyncSession
 ):
-    await send(listener, customer_mail(), sender="ada@example.com")
-    [incoming] = await mails(db_session)
-    await client.post(
-        f"/api/tickets/{incoming.ticket_id}/replies", headers=await agent_headers(db_session),
-        json={"body": "We are on it."},
-    )
+    _, outgoing = await answered_by_email(client, db_session, listener, body="On it.")
     relay.refuse = "451 4.3.0 Try again later"
-    _, outgoing = await mails(db_session)
     tel = app.extensions["callcenter"].telephony
     assert await email_flow.send_one(tel, mail_id=outgoing.id) == MailStatus.queued
     _, outgoing = await mails(db_session)

@@ -19,7 +19,7 @@ from callcenter.flows import email as email_flow
 from callcenter.tickets.models import Ticket, TicketEvent
 from channels.mailbox import (
     SUPPORT,
-    agent_headers,
+    answered_by_email,
     customer_mail,
     events_of,
     mails,
@@ -174,14 +174,7 @@ async def test_a_blocked_sender_is_refused_counted_and_never_ticketed(
 async def test_a_bounce_of_our_reply_is_noted_on_its_ticket(
     app: Any, client: Any, listener: int, relay: Any, db_session: AsyncSession
 ):
-    await send(listener, customer_mail(), sender="ada@example.com")
-    [incoming] = await mails(db_session)
-    answer = await client.post(
-        f"/api/tickets/{incoming.ticket_id}/replies", headers=await agent_headers(db_session),
-        json={"body": "Here is your answer."},
-    )
-    assert answer.status_code == 201
-    _, reply = await mails(db_session)
+    incoming, reply = await answered_by_email(client, db_session, listener, body="Answer.")
     reply_id, reply_message_id = reply.id, reply.message_id
     bounce = (
         "From: MAILER-DAEMON@mx.example.com\r\nTo: support@shop.test\r\n"
