@@ -6,12 +6,14 @@ texts are counted and never ticketed, and a retried webhook is one entry."""
 from __future__ import annotations
 
 import pytest
-from builders import make_token, make_user
+from builders import DEFAULT_PASSWORD, make_token, make_user
+from playwright.async_api import Page, expect
 from quart import Quart
 from quart.testing import QuartClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio_requests import post_signed
+from web import test_browser
 
 from callcenter.accounts.models import Role
 from callcenter.blocklist.models import BlockKind, BlocklistEntry
@@ -25,6 +27,8 @@ from twilio_emulator import Emulator
 TEXT_NUMBER = "+15005550010"
 CUSTOMER = "+14155550142"
 pytestmark = pytest.mark.settings(twilio_phone_number=TEXT_NUMBER)
+browser = test_browser.browser
+page = test_browser.page
 
 
 @pytest.fixture
@@ -147,3 +151,25 @@ async def test_a_retried_webhook_is_one_entry_and_a_forged_one_is_refused(
     malformed = await post_signed(client, settings, "/twilio/sms/incoming",
                                   {**params, "MessageSid": "nope"})
     assert malformed.status_code == 400
+
+
+@pytest.mark.backends("sqlite")  # the browser adds nothing per backend
+async def test_an_agent_answers_a_text_from_the_ticket_page(
+    texting: Centre, emulator: Emulator, page: Page, db_session: AsyncSession
+):
+    await texting.control.send_sms(CUSTOMER, TEXT_NUMBER, "Can I change my delivery address?")
+    [event] = await _events(db_session)
+    agent = await make_user(db_session, role=Role.agent)
+    await db_session.commit()
+    await page.goto(f"{texting.app_url}/login?next=/tickets/{event.ticket_id}")
+    await test_browser.sign_in(page, agent.email, DEFAULT_PASSWORD)
+    timeline = page.get_by_role("list", name="Timeline")
+    await expect(timeline).to_contain_text(f"From {CUSTOMER}")
+    await expect(timeline).to_contain_text("Can I change my delivery address?")
+
+    form = page.get_by_role("form", name="Reply by text")
+    await form.get_by_label("Reply by text").fill("Yes: reply with the new address.")
+    await form.get_by_role("button", name="Send text").click()
+    await expect(timeline).to_contain_text("Yes: reply with the new address.")
+    await expect(timeline).to_contain_text(f"To {CUSTOMER} · Delivered", timeout=15_000)
+    assert _ours(emulator, to=CUSTOMER) == ["Yes: reply with the new address."]
