@@ -69,12 +69,19 @@ function since() {
   return state.routing_state === "idle" ? state.activity_changed_at : state.routing_state_changed_at;
 }
 
+// The activity the form's choice was last set to from the server: a frame that does not
+// change it leaves alone a choice the agent is making (and has not yet set).
+let shownActivity = null;
+
 function draw() {
   const activity = NAMES[state.activity] + (state.break_reason ? ` (${state.break_reason})` : "");
   setText(field("activity"), activity);
   setText(field("routing-state"), NAMES[state.routing_state]);
   endWrapup.hidden = state.routing_state !== "wrap-up";
-  form.elements.activity.value = state.activity;
+  if (state.activity !== shownActivity) {
+    form.elements.activity.value = state.activity;
+    shownActivity = state.activity;
+  }
   drawWork();
   tick();
 }

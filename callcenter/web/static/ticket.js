@@ -15,9 +15,9 @@ macroForm?.addEventListener("submit", async (event) => {
   alert.hidden = true;
   try {
     await callApi("POST", `/api/tickets/${ticket}/macros/${macroForm.elements.macro.value}`);
-    await refreshRegions();
-    const fields = document.getElementById("ticket-fields");
-    if (fields) await refreshRegions(fields);
+    // One read of the page, the fields taken from it even if edited (the macro set them):
+    // a second, later read would undo what the agent changes next.
+    await refreshRegions(document.getElementById("ticket-fields"));
   } catch (error) {
     alert.textContent = error.message;
     alert.hidden = false;
