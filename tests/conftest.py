@@ -63,12 +63,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # Tests that time what they see (the chaos run of several app processes, latency bounds
 # during a login flood or a stalled database, the board's event-to-screen time, a person's
-# pace through a page on the wall clock, a caller whose grace is seconds): `scripts/test`
+# pace through the softphone and a ticket page on the wall clock, a caller whose grace is
+# seconds): `scripts/test`
 # runs them alone, after the rest has run on two workers, so a busy neighbour cannot make
 # them late.
 SERIAL = {
     "accounts/test_login_flood.py", "e2e/test_board.py", "e2e/test_callers_left_alone.py",
-    "e2e/test_instances.py", "e2e/test_ticket_workspace.py", "telephony/test_stalls.py",
+    "e2e/test_instances.py", "e2e/test_softphone.py", "e2e/test_ticket_workspace.py",
+    "telephony/test_stalls.py",
 }
 TESTS_DIR = Path(__file__).resolve().parent
 
