@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.twiml.messaging_response import MessagingResponse
 
 from callcenter import unit_of_work
 from callcenter.channels.sms import service as sms
+from callcenter.customers import phones
 from callcenter.customers import service as customers
 from callcenter.customers.models import IdentityKind
 from callcenter.db import transaction
@@ -39,16 +39,6 @@ log = logging.getLogger("callcenter.flows.sms")
 DELIVERY = {"sending": 0, "accepted": 1, "queued": 2, "sent": 3, "delivered": 4, "read": 5,
             "undelivered": 6, "failed": 6, "canceled": 6}
 MAX_MEDIA = 10
-
-
-def _number(raw: str, region: str) -> str | None:
-    try:
-        parsed = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _media(params: dict[str, str]) -> list[dict[str, str]]:
@@ -67,7 +57,7 @@ async def incoming(
 ) -> MessagingResponse:
     """A text to one of our numbers. We never answer in TwiML: replies are agents'."""
     answer = MessagingResponse()
-    sender = _number(params.get("From", ""), region)
+    sender = phones.to_e164(params.get("From", ""), region=region)
     if sender is None:
         log.warning("channels.sms.unreadable_sender", extra={"message_sid": params["MessageSid"]})
         return answer
