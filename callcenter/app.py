@@ -23,6 +23,8 @@ from callcenter.accounts.admin_views import bp as admin_pages
 from callcenter.accounts.views import api_bp as accounts_api
 from callcenter.accounts.views import pages as accounts_pages
 from callcenter.blocklist.views import bp as blocklist_views
+from callcenter.channels.chat.views import api_bp as chat_api
+from callcenter.channels.chat.views import bp as chat_views
 from callcenter.channels.email import listener as smtp_listener
 from callcenter.channels.email.views import bp as email_views
 from callcenter.channels.sms.views import bp as sms_hooks
@@ -124,7 +126,7 @@ def create_app(settings: Settings) -> Quart:
         routing_api,
         queues_api, tasks_api, dispositions_api, ticket_pages, tickets_api, customers_views,
         time_api, time_report, blocklist_views, webhook_views, desk_views, email_views,
-        replies_api, sms_hooks,
+        replies_api, sms_hooks, chat_views, chat_api,
         telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)

@@ -108,6 +108,15 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
 
+    # Web chat. The widget's socket takes visitors only from these sites' pages (origins as
+    # browsers send them: "https://shop.example.com"); chats wait in the chat queue (made on
+    # the first chat, open to every agent). A visitor's message is cut at the size limit,
+    # and a visitor may send so many messages a minute.
+    chat_allowed_origins: list[str] = Field(default_factory=list)
+    chat_queue: str = "chat"
+    chat_message_limit_chars: int = Field(default=2000, ge=1, le=50_000)
+    chat_messages_per_minute: int = Field(default=30, ge=1)
+
     worker_backend: Literal["sqlite", "redis"] = "sqlite"
     # local: events reach this process's pages; redis: every instance's (see events.py).
     events_backend: Literal["local", "redis"] = "local"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from quart import Quart, Response, jsonify, render_template, request
+from quart import Quart, Response, has_request_context, jsonify, render_template, request
 from quart import Request as QuartRequest
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -59,7 +59,10 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 
 def wants_json() -> bool:
-    """API routes, Twilio webhooks and clients asking for JSON get JSON; browsers get pages."""
+    """API routes, Twilio webhooks and clients asking for JSON get JSON; browsers get pages
+    (a websocket's refusal is a plain HTTP error: there is no page to show)."""
+    if not has_request_context():
+        return False
     if request.path.startswith(("/api/", "/twilio/")):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])

@@ -3,6 +3,7 @@
 from callcenter.accounts.models import ApiToken, LoginSession, User
 from callcenter.audit.models import AuditEntry
 from callcenter.blocklist.models import BlocklistEntry
+from callcenter.channels.chat.models import ChatConversation, ChatVisitor
 from callcenter.channels.email.models import Mail, MailAttachment
 from callcenter.channels.sms.models import SmsOptOut
 from callcenter.customers.models import Customer, Identity
@@ -39,6 +40,8 @@ __all__ = [
     "BlocklistEntry",
     "Call",
     "CallEvent",
+    "ChatConversation",
+    "ChatVisitor",
     "Customer",
     "DeskSettings",
     "Identity",

@@ -1,5 +1,6 @@
 """An agent's reply on the customer's channel, from the ticket page or the API
-(`POST /api/tickets/<id>/replies`): by email (`flows.email`) or by text (`flows.sms`)."""
+(`POST /api/tickets/<id>/replies`): by email (`flows.email`), by text (`flows.sms`) or in
+the ticket's chat (`flows.chat`)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from callcenter import api
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
 from callcenter.errors import refusing
+from callcenter.flows import chat as chat_flow
 from callcenter.flows import email as email_flow
 from callcenter.flows import sms as sms_flow
 from callcenter.http.context import db, settings, state
+from callcenter.routing import agents
 from callcenter.tickets import service as tickets
 from callcenter.tickets.schemas import EventOut
 
@@ -25,7 +28,7 @@ tag_blueprint(bp, ["tickets"])
 
 class ReplyIn(BaseModel):
     body: api.LongText = Field(min_length=1, max_length=50_000)
-    channel: Literal["email", "sms"] = "email"
+    channel: Literal["email", "sms", "chat"] = "email"
 
 
 @bp.post("/api/tickets/<int:ticket_id>/replies")
@@ -40,9 +43,10 @@ class ReplyIn(BaseModel):
 async def reply(ticket_id: int, data: ReplyIn) -> tuple[EventOut, int]:
     """Answer the ticket's requester on a channel: `email` (threaded under the ticket's
     last message, sent through the relay by the worker) or `sms` (a text from our number,
-    through Twilio). The reply is on the timeline at once; its entry shows whether it was
-    delivered. 422 when the requester cannot be reached that way (no address, no number,
-    or they texted STOP)."""
+    through Twilio) or `chat` (in the ticket's chat, seen by the visitor at once; a chat
+    still waiting for an agent becomes yours). The reply is on the timeline at once; its
+    entry shows whether it was delivered. 422 when the requester cannot be reached that way
+    (no address, no number, they texted STOP, or the chat has ended)."""
     ticket = await api.found(
         lambda i: tickets.get_ticket(db(), ticket_id=i, lock=True), ticket_id, "ticket"
     )
@@ -51,7 +55,13 @@ async def reply(ticket_id: int, data: ReplyIn) -> tuple[EventOut, int]:
     tel = state().telephony
     body = data.body.strip()
     with refusing(ValueError):
-        if data.channel == "sms":
+        if data.channel == "chat":
+            agent = await agents.agent_for_user(db(), user=user)
+            event = await chat_flow.reply(
+                db(), ticket, author_id=user.id, agent_id=agent.id,
+                body=body[:settings().chat_message_limit_chars],
+            )
+        elif data.channel == "sms":
             event = await sms_flow.reply(
                 db(), tel, ticket, author_id=user.id, body=body[:1600],
                 region=settings().phone_region,

@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from callcenter import jobs, unit_of_work
+from callcenter.channels.chat import service as chat
 from callcenter.customers import phones
 from callcenter.db import transaction, utcnow
 from callcenter.flows import Hangup, Telephony, as_int, call_time, callbacks, end_leg, landing
 from callcenter.ivr import render
-from callcenter.routing import agents, decisions, queues, tasks
+from callcenter.routing import agents, chats, decisions, queues, tasks
 from callcenter.routing.models import (
     Reservation,
     ReservationStatus,
@@ -175,6 +176,12 @@ async def _reserve(session: AsyncSession, tel: Telephony, *, task_id: int) -> Re
         return Reserved([])  # the caller is still hearing goodbye: their line would be busy
     queue = await queues.get_queue(session, queue_id=task.queue_id)
     assert queue is not None
+    if task.channel == TaskChannel.chat:
+        # A chat is assigned, not rung: it shows on the agent's page at once.
+        agent_id = await chats.choose(session, task=task, queue=queue)
+        if agent_id is not None:
+            await chat.assigned(session, task_id=task.id, agent_id=agent_id)
+        return Reserved([], drained=agent_id is None)
     declined = await tasks.agents_who_declined(session, task_id=task.id)
     chosen = await decisions.choose(session, task=task, queue=queue, exclude=declined)
     if not chosen:

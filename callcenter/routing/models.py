@@ -9,7 +9,7 @@ reservations, and the agent state log.
 - An **agent** has an *activity* they choose (offline, available, on a break) apart from
   the *routing state* routing sets (idle, ringing, on a call, wrap-up); every change of
   either is a row in `agent_state_log`.
-- A **task** is something to route (a call now, a callback; chat, email and SMS later),
+- A **task** is something to route (a call now, a callback, a chat),
   with its priority and entry time: tasks are taken by priority, then age.
 - A **reservation** is one offer of one task to one agent.
 
@@ -30,6 +30,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from callcenter.db import Base, CreatedAtMixin, utcnow
 
+# Chats at once for an agent whose capacity does not say.
+CHAT_CAPACITY = 3
 # "Never": a queue member not yet offered anything is first in round-robin order.
 NEVER = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
@@ -72,6 +74,7 @@ class Strategy(enum.StrEnum):
 class TaskChannel(enum.StrEnum):
     voice = "voice"
     callback = "callback"
+    chat = "chat"
 
 
 class TaskStatus(enum.StrEnum):
@@ -158,7 +161,7 @@ class Agent(CreatedAtMixin, Base):
     # skill name -> level (1..10); languages as codes ("en", "ru").
     skills: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # Tasks at once per channel: voice 1 (chat N, later).
+    # Tasks at once per channel: voice 1; chats (CHAT_CAPACITY when not set) while on no call.
     capacity: Mapped[dict[str, int]] = mapped_column(JSON, default=lambda: {"voice": 1})
     missed_offers: Mapped[int] = mapped_column(default=0)
     last_heartbeat_at: Mapped[dt.datetime | None]

@@ -4,7 +4,7 @@ the heartbeat that tells routing the page is open.
 
 The page changes things through the agents API (`/api/agents/me/...`, with the session's
 CSRF token) and hears about its own agent on `/agent/events`: server-sent events carrying
-the agent's state and work, once at connection (its resync) and after every change of
+the agent's state, work and chats, once at connection (its resync) and after every change of
 them, wherever it happened (a call offered, a wrap-up timer, the watchdog, another
 instance). An agent hears only about themselves. The phone itself is Twilio's Voice SDK
 `Device`, or the bundled emulator's browser phone behind the same interface.
@@ -23,10 +23,10 @@ from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
 from callcenter.db import transaction
 from callcenter.events import Event
-from callcenter.flows import Telephony, work
+from callcenter.flows import Telephony, chat, work
 from callcenter.http import streams
 from callcenter.http.context import db, settings, state
-from callcenter.routing import agents, dispositions
+from callcenter.routing import agents, chats, dispositions
 from callcenter.routing.models import Agent
 from callcenter.routing.schemas import my_work
 from callcenter.telephony import tokens
@@ -45,6 +45,7 @@ async def _state(session: AsyncSession, tel: Telephony, agent: Agent) -> dict[st
         "routing_state_changed_at": agent.routing_state_changed_at.isoformat(),
         "wrapup_until": agent.wrapup_until.isoformat() if agent.wrapup_until else None,
         "work": my_work(found).model_dump(mode="json")["work"],
+        "chats": await chat.chats_of(session, agent_id=agent.id),
     }
 
 
@@ -64,6 +65,7 @@ async def agent_page() -> str:
         state=await _state(db(), state().telephony, agent),
         dispositions=await dispositions.offered(db()),
         statuses=[s for s in TicketStatus if s != TicketStatus.new],
+        chat_capacity=chats.capacity(agent),
     )
 
 

@@ -19,6 +19,7 @@ from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role
 from callcenter.blocklist import service as blocklist
+from callcenter.channels.chat import service as chat
 from callcenter.channels.sms import service as sms
 from callcenter.customers import service as customers
 from callcenter.db import transaction, utcnow
@@ -98,6 +99,7 @@ async def ticket_page(ticket_id: int) -> str:
             db(), numbers=[i.value for i in identities if i.kind.value == "phone"]
         ),
         can_text=settings().twilio_phone_number is not None,
+        chat=await chat.open_on_ticket(db(), ticket_id=ticket.id),
         last_five=await tickets.recent_for(db(), customer_id=ticket.requester_id,
                                            besides=ticket.id),
     )
@@ -107,7 +109,9 @@ async def ticket_page(ticket_id: int) -> str:
 @hide
 @require_role(Role.agent)
 async def ticket_events(ticket_id: int) -> Response:
-    """`changed` with the ticket's version on connecting and whenever it changes."""
+    """`changed` with the ticket's version on connecting and whenever it changes; `typing`
+    while the visitor of the ticket's chat types, and `chat` when the chat is assigned or
+    ends."""
     app_state = state()
 
     async def version() -> bytes:
@@ -116,10 +120,19 @@ async def ticket_events(ticket_id: int) -> Response:
         return streams.frame("changed", {"version": updated.isoformat() if updated else None})
 
     async def frames() -> AsyncIterator[bytes]:
-        async with app_state.bus.subscribe("tickets.") as events:
+        async with app_state.bus.subscribe("tickets.", "chat.") as events:
             yield await version()
             async for message in events:
-                if not isinstance(message, Event) or message.data.get("ticket_id") == ticket_id:
+                if not isinstance(message, Event):
+                    yield await version()
+                elif message.data.get("ticket_id") != ticket_id:
+                    continue
+                elif message.name == "chat.typing":
+                    if message.data.get("who") == "visitor":
+                        yield streams.frame("typing", {"on": bool(message.data.get("on"))})
+                elif message.name in ("chat.assigned", "chat.closed"):
+                    yield streams.frame("chat", {"status": message.name.rpartition(".")[2]})
+                elif message.name.startswith("tickets."):
                     yield await version()
 
     return streams.stream(frames())

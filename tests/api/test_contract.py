@@ -206,6 +206,7 @@ async def test_every_request_body_is_required(client: QuartClient) -> None:
         "/api/agents/{agent_id}/monitor",
         "/api/blocklist",
         "/api/blocklist/import",
+        "/api/chats/{conversation_id}/typing",
         "/api/customers/{customer_id}",
         "/api/customers/{customer_id}/identities",
         "/api/customers/{customer_id}/merge",
@@ -347,6 +348,8 @@ async def test_the_document_keeps_each_routes_schemas_behind_require_role(
         ("get", "/api/groups"): {"200", "401", "403"},
         ("post", "/api/groups"): {"201", "400", "401", "403", "422"},
         ("patch", "/api/groups/{group_id}"): {"200", "400", "401", "403", "404", "422"},
+        ("post", "/api/chats/{conversation_id}/typing"): {"200", "400", "401", "403", "404"},
+        ("post", "/api/chats/{conversation_id}/close"): {"200", "401", "403", "404", "409"},
     }
     users = paths["/api/users"]["get"]["parameters"]
     assert {(p["name"], p["schema"].get("maximum")) for p in users} == {

@@ -83,7 +83,27 @@ function draw() {
     shownActivity = state.activity;
   }
   drawWork();
+  drawChats();
   tick();
+}
+
+// The agent's chats: links to their tickets, where they answer them.
+function drawChats() {
+  const chats = state.chats || [];
+  setText(field("chat-count"), String(chats.length));
+  field("no-chats").hidden = chats.length > 0;
+  const list = field("chat-list");
+  const shownIds = [...list.querySelectorAll("a")].map((a) => a.getAttribute("href")).join();
+  const wanted = chats.map((c) => `/tickets/${c.ticket_id}`).join();
+  if (shownIds === wanted) return;
+  list.replaceChildren(...chats.map((c) => {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = `/tickets/${c.ticket_id}`;
+    link.textContent = `Chat with ${c.customer} · ticket #${c.ticket_id}`;
+    item.append(link);
+    return item;
+  }));
 }
 
 function drawWork() {

@@ -110,3 +110,62 @@ if (timerBox) {
   if (document.visibilityState === "visible") send("start");
   else take({ seconds: Number(timerBox.dataset.seconds), running: false });
 }
+
+// The ticket's live chat: Enter sends, the visitor sees that you type, End chat ends it,
+// and "typing…" shows while the visitor types.
+const typingLine = document.getElementById("chat-typing");
+let visitorTypingUntil = 0;
+stream.addEventListener("typing", (event) => {
+  const { on } = JSON.parse(event.data);
+  visitorTypingUntil = on ? Date.now() + 6000 : 0;
+  typingLine.textContent = on ? "The visitor is typing…" : "";
+});
+setInterval(() => {
+  if (visitorTypingUntil && Date.now() > visitorTypingUntil) {
+    visitorTypingUntil = 0;
+    typingLine.textContent = "";
+  }
+}, 1000);
+stream.addEventListener("chat", () => refreshRegions());
+
+const chatId = () => document.querySelector("[data-chat]")?.dataset.chat;
+let toldTypingAt = 0;
+const tellTyping = (on) => {
+  const id = chatId();
+  if (!id) return;
+  fetch(`/api/chats/${id}/typing`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+    body: JSON.stringify({ on }),
+  }).catch(() => null);
+};
+document.addEventListener("input", (event) => {
+  if (event.target.id !== "chat-body") return;
+  if (Date.now() - toldTypingAt > 3000) {
+    toldTypingAt = Date.now();
+    tellTyping(true);
+  }
+});
+document.addEventListener("keydown", (event) => {
+  if (event.target.id !== "chat-body" || event.key !== "Enter" || event.shiftKey) return;
+  event.preventDefault();
+  if (event.target.value.trim()) event.target.form.requestSubmit();
+});
+document.addEventListener("api-done", (event) => {
+  if (event.target.id === "chat-form") {
+    toldTypingAt = 0;
+    tellTyping(false);
+  }
+});
+document.addEventListener("click", async (event) => {
+  if (event.target.id !== "chat-end") return;
+  const id = chatId();
+  const alert = event.target.form.querySelector('[role="alert"]');
+  try {
+    await callApi("POST", `/api/chats/${id}/close`);
+    await refreshRegions(document.getElementById("chat-box"));
+  } catch (error) {
+    alert.textContent = error.message;
+    alert.hidden = false;
+  }
+});

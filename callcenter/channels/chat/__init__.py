@@ -1,0 +1,1 @@
+"""Web chat: the widget customers' sites embed, its visitors and their conversations."""
