@@ -177,9 +177,11 @@ async def _seed(settings: Settings, *, agents: int, crm_url: str) -> tuple[str, 
                     name=f"Agent {index}",
                 )
                 agent = await routing.agent_for_user(session, user=user)
+                # Bots answer calls only: chats from the widget go to you.
                 await routing.update_profile(
                     session, agent=agent, skills=SKILLS[(index - 1) % len(SKILLS)],
                     languages=["en"] if index % 2 else ["en", "ru"],
+                    capacity={"voice": 1, "chat": 0},
                 )
                 await routing.set_activity(session, agent=agent, activity=Activity.available)
                 identities.append(agent.client_identity)
@@ -479,6 +481,8 @@ def _print_banner(
         f"  webhooks:     {base_url}/admin/webhooks  (ticket events to a stand-in CRM)\n"
         f"  email in:     SMTP {smtp}, to {SUPPORT_ADDRESS} (Dana has written already: see\n"
         f"                /tickets); replies agents send are kept in {outbox}/\n"
+        f"  chat widget:  {base_url}/chat/preview  (as {HUMAN_EMAIL}, Available: chats come\n"
+        f"                to your softphone page; answer them on the ticket page)\n"
         f"  API docs:     {base_url}/api/docs\n"
         f"  emulator:     {emulator_url}  (Twilio's REST API at /2010-04-01/...)\n"
         f"  support line: {SUPPORT_NUMBER}  (calls and texts; text it as the returning shop:\n"

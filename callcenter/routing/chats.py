@@ -80,9 +80,9 @@ async def choose(session: AsyncSession, *, task: Task, queue: TaskQueue) -> int 
 
 
 async def anyone_available(session: AsyncSession, *, queue_id: int | None) -> bool:
-    """Whether any agent of the chat queue (every agent, before the queue is made) is
-    available, busy or not."""
-    query = select(Agent.id).where(Agent.activity == Activity.available).limit(1)
+    """Whether any agent of the chat queue (every agent, before the queue is made) who
+    takes chats is available, busy or not."""
+    query = select(Agent).where(Agent.activity == Activity.available).limit(LOOK_AT)
     if queue_id is not None:
         query = query.where(Agent.id.in_(queues.members(queue_id)))
-    return await session.scalar(query) is not None
+    return any(capacity(agent) > 0 for agent in await session.scalars(query))

@@ -18,7 +18,14 @@ from pydantic_core import PydanticCustomError
 
 from callcenter.api import LongText, PlainText, count
 from callcenter.routing import expressions, workflows
-from callcenter.routing.models import Activity, RoutingState, Strategy, TaskChannel, TaskStatus
+from callcenter.routing.models import (
+    CHAT_CAPACITY,
+    Activity,
+    RoutingState,
+    Strategy,
+    TaskChannel,
+    TaskStatus,
+)
 from callcenter.routing.queues import VOICEMAIL
 from callcenter.tickets.models import TicketStatus
 
@@ -107,10 +114,11 @@ class ActivityIn(BaseModel):
 
 
 class CapacityIn(Strict):
-    """Tasks at once per channel: one call at a time (voice is 1 for now); chats later."""
+    """Tasks at once per channel: one call at a time (voice is 1 for now), and chats from
+    the site's widget while on no call (0: no chats)."""
 
     voice: OneCall = 1
-    chat: Chats = 0
+    chat: Chats = CHAT_CAPACITY
 
 
 class AgentPatch(Patch):

@@ -23,7 +23,7 @@ from callcenter.errors import APIError
 from callcenter.flows import monitoring, offers, transfers, work
 from callcenter.http.context import after_commit, db, release, settings, state
 from callcenter.routing import agents, edits, queues, state_log
-from callcenter.routing.models import Activity, Agent
+from callcenter.routing.models import CHAT_CAPACITY, Activity, Agent
 from callcenter.routing.schemas import (
     ActivityIn,
     AgentList,
@@ -75,7 +75,7 @@ async def _out(agent: Agent, user: User, in_queues: list[str] | None = None) -> 
         idle_since=agent.idle_since,
         skills=agent.skills or {},
         languages=agent.languages or [],
-        capacity=agent.capacity or {},
+        capacity={"voice": 1, "chat": CHAT_CAPACITY, **(agent.capacity or {})},
         missed_offers=agent.missed_offers,
         queues=in_queues,
     )

@@ -24,7 +24,7 @@ from callcenter.accounts.models import User
 from callcenter.blocklist.models import BlockKind, BlocklistEntry
 from callcenter.channels.chat.models import ChatConversation, ConversationStatus
 from callcenter.customers.models import Identity, IdentityKind
-from callcenter.routing.models import Agent, Task, TaskStatus
+from callcenter.routing.models import Agent, RoutingState, Task, TaskStatus
 from callcenter.tickets.models import Channel, Ticket, TicketEvent, TicketEventKind
 
 SITE = "https://shop.example"
@@ -223,3 +223,20 @@ async def test_other_sites_big_and_fast_senders_and_blocked_visitors_are_refused
     kept = await _fresh(db_session, select(TicketEvent).where(
         TicketEvent.kind == TicketEventKind.chat))
     assert len(kept) < 12, "the rate limit held"
+
+
+async def test_an_agent_on_a_call_gets_no_new_chat_and_one_with_no_chat_capacity_none(
+    client: QuartClient, db_session: AsyncSession
+):
+    busy = await make_agent(db_session)
+    busy.routing_state = RoutingState.on_call
+    phones_only = await make_agent(db_session)
+    phones_only.capacity = {"voice": 1, "chat": 0}
+    await db_session.commit()
+    async with visiting(client) as visitor:
+        assert visitor.welcome["online"] is True, "the busy agent is available, on a call"
+        await visitor.send(type="start", id="c1", body="Anyone there?")
+        await visitor.hear("status", status="waiting")
+        await asyncio.sleep(0.3)
+        [conversation] = await _conversations(db_session)
+        assert conversation.status == ConversationStatus.waiting and conversation.agent_id is None

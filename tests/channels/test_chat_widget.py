@@ -7,71 +7,26 @@ in their chat."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from builders import DEFAULT_PASSWORD, make_agent
-from conftest import _free_port
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 from web import test_browser
 
 from callcenter.accounts.models import User
+from channels.site import SHOTS, site, site_origin, site_port, start_chat, visitor_on
 
 browser = test_browser.browser
 page = test_browser.page
 pytestmark = pytest.mark.backends("sqlite")  # the browser adds nothing per backend
-SHOTS = Path("/tmp/shots")
-
-
-@pytest.fixture
-def site_port() -> int:
-    return _free_port()
+__all__ = ["site", "site_port"]  # fixtures
 
 
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any], site_port: int) -> dict[str, Any]:
-    return {**settings_overrides, "chat_allowed_origins": [f"http://127.0.0.1:{site_port}"]}
-
-
-@pytest.fixture
-def site(live_server: str, site_port: int, tmp_path: Path) -> Iterator[str]:
-    """The customer's own site, on its own origin, with the widget's one script tag."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "index.html").write_text(
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>'
-        "<body><h1>The shop</h1><p>Everything for your garden.</p>"
-        f'<script src="{live_server}/chat/widget.js" data-title="Chat with the shop" defer>'
-        "</script></body></html>"
-    )
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", site_port), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{site_port}/index.html"
-    server.shutdown()
-    server.server_close()
-
-
-async def _visitor(browser: Browser, site: str) -> tuple[BrowserContext, Page]:
-    context = await browser.new_context()
-    context.set_default_timeout(15_000)
-    opened = await context.new_page()
-    await opened.goto(site)
-    await opened.get_by_role("button", name="Chat with the shop").click()
-    return context, opened
-
-
-async def _start(visitor: Page, name: str, text: str) -> None:
-    form = visitor.get_by_role("form", name="Start a chat")
-    await form.get_by_label("Your name").fill(name)
-    await form.get_by_label("Your message").fill(text)
-    await form.get_by_role("button", name="Start chat").click()
+    return {**settings_overrides, **site_origin(site_port)}
 
 
 async def test_three_chats_at_once_for_one_agent_and_a_fourth_waits(
@@ -84,10 +39,10 @@ async def test_three_chats_at_once_for_one_agent_and_a_fourth_waits(
     email = user.email
     await db_session.commit()
 
-    visitors = [await _visitor(browser, site) for _ in range(4)]
+    visitors = [await visitor_on(browser, site) for _ in range(4)]
     for n, (_context, visitor) in enumerate(visitors, start=1):
         await expect(visitor.get_by_role("status")).to_have_text("We are online.")
-        await _start(visitor, f"Visitor {n}", f"Question number {n}")
+        await start_chat(visitor, f"Visitor {n}", f"Question number {n}")
         await expect(visitor.get_by_role("log", name="Messages")).to_contain_text(
             f"Question number {n}")
     for _context, visitor in visitors[:3]:

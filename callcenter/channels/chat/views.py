@@ -23,9 +23,18 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
-from quart import Blueprint, Response, abort, current_app, send_file, websocket
+from quart import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    send_file,
+    websocket,
+)
 from quart_schema import hide, tag_blueprint, validate_request, validate_response
 
 from callcenter import api
@@ -61,6 +70,25 @@ async def widget() -> Response:
     response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
+
+
+@bp.get("/chat/preview")
+@hide
+@require_role(Role.agent)
+async def preview() -> str:
+    """The tag to put on a site, and the widget itself to try."""
+    app = state()
+    src = f"{app.settings.public_base_url}/chat/widget.js"
+    return await render_template(
+        "chat/preview.html", snippet=f'<script src="{src}" defer></script>',
+        origins=app.settings.chat_allowed_origins,
+    )
+
+
+def _allowed(app: AppState, origin: str) -> bool:
+    """A page of a site in `chat_allowed_origins`, or this app's own (the preview page)."""
+    own = urlsplit(app.settings.public_base_url)
+    return origin in app.settings.chat_allowed_origins or origin == f"{own.scheme}://{own.netloc}"
 
 
 @dataclass
@@ -250,7 +278,7 @@ async def socket() -> None:
     """A visitor's chat, both ways."""
     app = state()
     origin = websocket.headers.get("Origin", "")
-    if origin not in app.settings.chat_allowed_origins:
+    if not _allowed(app, origin):
         log.info("channels.chat.origin_refused", extra={"origin": origin[:200]})
         abort(403)
     await websocket.accept()
