@@ -180,6 +180,20 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("chat_allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        """Origins as browsers send them: a scheme and a host (and a port), nothing else."""
+        found = []
+        for origin in value:
+            parts = urlsplit(origin.strip().rstrip("/"))
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+                raise ValueError(
+                    f"{origin!r} is not an origin (https://shop.example.com, with no path)"
+                )
+            found.append(f"{parts.scheme}://{parts.netloc.lower()}")
+        return found
+
     @model_validator(mode="after")
     def _derived_defaults(self) -> Settings:
         """Fill in what depends on the data dir, so one setting moves all local state."""

@@ -187,7 +187,7 @@ async def _seed(settings: Settings, *, agents: int, crm_url: str) -> tuple[str, 
                 identities.append(agent.client_identity)
             # You: a person on the softphone page, offline until they choose Available.
             human = await accounts.create_user(
-                session, email=HUMAN_EMAIL, role=Role.agent, password=password, name="You",
+                session, email=HUMAN_EMAIL, role=Role.agent, password=password, name="Alex (you)",
             )
             agent = await routing.agent_for_user(session, user=human)
             await routing.update_profile(

@@ -92,6 +92,7 @@ def test_database_urls_are_pinned_to_the_async_drivers(
         ("CALLCENTER_LOG_FORMAT", "xml", "CALLCENTER_LOG_FORMAT"),
         ("CALLCENTER_TIMEZONE", "Mars/Olympus_Mons", "Mars/Olympus_Mons"),
         ("CALLCENTER_VOICE_TOKEN_SECONDS", "90000", "CALLCENTER_VOICE_TOKEN_SECONDS"),
+        ("CALLCENTER_CHAT_ALLOWED_ORIGINS", '["https://shop.example/page"]', "not an origin"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(
