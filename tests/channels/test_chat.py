@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter.accounts.models import User
 from callcenter.blocklist.models import BlockKind, BlocklistEntry
 from callcenter.channels.chat.models import ChatConversation, ConversationStatus
+from callcenter.customers import service as customers
 from callcenter.customers.models import Identity, IdentityKind
 from callcenter.routing.models import Agent, RoutingState, Task, TaskStatus
 from callcenter.tickets.models import Channel, Ticket, TicketEvent, TicketEventKind
@@ -240,3 +241,17 @@ async def test_an_agent_on_a_call_gets_no_new_chat_and_one_with_no_chat_capacity
         await asyncio.sleep(0.3)
         [conversation] = await _conversations(db_session)
         assert conversation.status == ConversationStatus.waiting and conversation.agent_id is None
+
+
+async def test_a_visitor_who_gives_a_number_chats_on_that_callers_ticket(
+    client: QuartClient, db_session: AsyncSession
+):
+    """A caller's customer, found by the number typed any way: the chat joins their ticket."""
+    caller = await customers.find_or_create_by_phone(db_session, phone="+14155550123")
+    await db_session.commit()
+    caller_id = caller.id
+    async with visiting(client) as visitor:
+        await visitor.send(type="start", id="p1", body="I called earlier", phone="(415) 555-0123")
+        await visitor.hear("message", client_id="p1")
+    [ticket] = await _fresh(db_session, select(Ticket))
+    assert ticket.requester_id == caller_id

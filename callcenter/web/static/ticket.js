@@ -113,17 +113,18 @@ if (timerBox) {
 
 // The ticket's live chat: Enter sends, the visitor sees that you type, End chat ends it,
 // and "typing…" shows while the visitor types.
-const typingLine = document.getElementById("chat-typing");
+// (The line is part of the chat's box, which a refresh replaces: look it up each time.)
+const typingLine = () => document.getElementById("chat-typing");
 let visitorTypingUntil = 0;
 stream.addEventListener("typing", (event) => {
   const { on } = JSON.parse(event.data);
   visitorTypingUntil = on ? Date.now() + 6000 : 0;
-  typingLine.textContent = on ? "The visitor is typing…" : "";
+  if (typingLine()) typingLine().textContent = on ? "The visitor is typing…" : "";
 });
 setInterval(() => {
   if (visitorTypingUntil && Date.now() > visitorTypingUntil) {
     visitorTypingUntil = 0;
-    typingLine.textContent = "";
+    if (typingLine()) typingLine().textContent = "";
   }
 }, 1000);
 stream.addEventListener("chat", () => refreshRegions());

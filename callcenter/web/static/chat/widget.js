@@ -73,6 +73,7 @@
         <p class="hint">Tell us who you are (optional), and what you need.</p>
         <label for="start-name">Your name</label><input id="start-name" name="name" autocomplete="name" maxlength="200">
         <label for="start-email">Your email (optional)</label><input id="start-email" name="email" type="email" autocomplete="email" maxlength="254">
+        <label for="start-phone">Your phone number (optional)</label><input id="start-phone" name="phone" type="tel" autocomplete="tel" maxlength="40">
         <label for="start-message">Your message</label><textarea id="start-message" name="body" rows="3" required></textarea>
         <p class="error" role="alert" data-error></p>
         <button type="submit">Start chat</button>
@@ -240,7 +241,10 @@
       forms.talk.elements.body.focus();
     });
   }
-  const about = (form) => ({ name: form.elements.name.value, email: form.elements.email.value });
+  const about = (form) => ({
+    name: form.elements.name.value, email: form.elements.email.value,
+    phone: form.elements.phone?.value || "",
+  });
   submitted(forms.start, "start", about);
   submitted(forms.talk, "message", () => ({}));
   submitted(forms.leave, "leave", about);
