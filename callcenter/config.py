@@ -191,7 +191,10 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"{origin!r} is not an origin (https://shop.example.com, with no path)"
                 )
-            found.append(f"{parts.scheme}://{parts.netloc.lower()}")
+            host = parts.netloc.lower()
+            default_port = {"http": ":80", "https": ":443"}[parts.scheme]
+            # Browsers leave the default port out of the Origin they send.
+            found.append(f"{parts.scheme}://{host.removesuffix(default_port)}")
         return found
 
     @model_validator(mode="after")

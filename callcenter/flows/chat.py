@@ -30,7 +30,7 @@ from callcenter.customers import service as customers
 from callcenter.customers.models import IdentityKind
 from callcenter.flows import Telephony, contacts, offers
 from callcenter.routing import agents, chats, queues, tasks
-from callcenter.routing.models import TaskChannel, TaskStatus
+from callcenter.routing.models import Task, TaskChannel, TaskStatus
 from callcenter.tickets import service as tickets
 from callcenter.tickets.models import Channel, Ticket, TicketEvent, TicketEventKind
 
@@ -103,12 +103,20 @@ async def start(
     """The visitor's first message: a conversation on their customer's ticket, waiting for
     an agent. None when the sender is blocklisted (nothing is ticketed)."""
     kind, sender = _identity(visitor, about, region=region)
+    if kind != IdentityKind.chat:
+        claimed = await customers.find_by_identity(session, kind=kind, value=sender)
+        if claimed is not None and await chat.live_for_customer(session, customer_id=claimed.id):
+            # That customer is in a chat already (another tab, or someone giving their
+            # address): this one is a visitor of its own, on a ticket of its own.
+            kind, sender = IdentityKind.chat, visitor.public_id
     name = about.name.strip()[:200]
+    data: dict[str, Any] = {"from": "visitor", "visitor": visitor.public_id}
+    if kind != IdentityKind.chat:
+        data["claimed"] = sender  # typed into the widget: nothing proves it is theirs
     landed = await contacts.land(session, contacts.Contact(
         channel=Channel.chat, kind=TicketEventKind.chat, identity=kind, sender=sender,
         external_id=_external_id(visitor, message_id),
-        subject=f"Chat with {name or sender}", body=body, name=name,
-        data={"from": "visitor", "visitor": visitor.public_id},
+        subject=f"Chat with {name or sender}", body=body, name=name, data=data,
     ))
     if landed.event is None:
         return None
@@ -163,11 +171,16 @@ async def reply(
 ) -> TicketEvent:
     """The agent's message in the ticket's chat; the visitor sees it at once. An agent who
     answers a chat still waiting for someone takes it."""
-    conversation = await chat.open_on_ticket(session, ticket_id=ticket.id, lock=True)
-    if conversation is None:
+    found = await chat.open_on_ticket(session, ticket_id=ticket.id)
+    conversation = await _locked(session, found) if found is not None else None
+    if conversation is None or conversation.status == ConversationStatus.closed:
         raise ValueError("The chat has ended: answer by email or text instead.")
     if conversation.status == ConversationStatus.waiting:
-        await _take(session, conversation, agent_id=agent_id)
+        # They chose to answer it: theirs, whatever their chat places.
+        task = await _task(session, conversation)
+        if task is not None and task.status == TaskStatus.pending:
+            tasks.set_status(task, TaskStatus.assigned)
+        chat.take(session, conversation, agent_id=agent_id)
     event = await tickets.add_reply(
         session, ticket, author_id=author_id, kind=TicketEventKind.chat, body=body,
         data={"from": "agent", "conversation_id": conversation.id, "outgoing": True},
@@ -176,27 +189,33 @@ async def reply(
     return event
 
 
-async def _take(session: AsyncSession, conversation: ChatConversation, *, agent_id: int) -> None:
-    task = (
+async def _locked(session: AsyncSession, conversation: ChatConversation) -> ChatConversation:
+    """The conversation locked, its task first: the order routing locks them in (a task,
+    then its conversation), so an agent's answer and a dispatch never wait on each other."""
+    if conversation.task_id is not None:
         await tasks.get_task(session, task_id=conversation.task_id, lock=True)
-        if conversation.task_id else None
-    )
-    if task is not None and task.status == TaskStatus.pending:
-        tasks.set_status(task, TaskStatus.assigned)
-    chat.take(session, conversation, agent_id=agent_id)
+    locked = await chat.get(session, conversation_id=conversation.id, lock=True)
+    assert locked is not None
+    return locked
+
+
+async def _task(session: AsyncSession, conversation: ChatConversation) -> Task | None:
+    """The chat's task (locked already by `_locked`: this reads it from the session)."""
+    if conversation.task_id is None:
+        return None
+    return await tasks.get_task(session, task_id=conversation.task_id)
 
 
 async def close(
     session: AsyncSession, tel: Telephony, conversation: ChatConversation, *, by: str
-) -> None:
+) -> bool:
     """The chat ends (the visitor left it, or the agent ended it): its task is done, the
-    agent has room for the next chat, and the timeline says it ended."""
+    agent has room for the next chat, and the timeline says it ended. False when it had
+    ended already (the other side ended it first)."""
+    conversation = await _locked(session, conversation)
     if conversation.status == ConversationStatus.closed:
-        return
-    task = (
-        await tasks.get_task(session, task_id=conversation.task_id, lock=True)
-        if conversation.task_id else None
-    )
+        return False
+    task = await _task(session, conversation)
     if task is not None and task.status.is_open:
         reason = "answered" if conversation.agent_id else "abandoned"
         tasks.set_status(task, TaskStatus.completed, reason=reason)
@@ -209,6 +228,7 @@ async def close(
             data={"conversation_id": conversation.id, "chat_ended": by},
         )
     unit_of_work.after_commit(session, offers.dispatch, tel)
+    return True
 
 
 async def leave_message(

@@ -7,7 +7,7 @@ the client is that many entries from the right. With none (the default) it is ig
 
 from __future__ import annotations
 
-from quart import g, request
+from quart import g, has_request_context, request, websocket
 
 from callcenter.http.context import settings
 
@@ -25,10 +25,11 @@ def forwarded_client(header: str, *, proxies: int) -> str | None:
 
 
 def client_address() -> str:
-    """The request's client address, worked out once per request."""
+    """The request's (or websocket's) client address, worked out once per request."""
     if "client_address" not in g:
-        peer = (request.scope.get("client") or (UNKNOWN,))[0]
-        header = ", ".join(request.headers.getlist("X-Forwarded-For"))
+        asking = request if has_request_context() else websocket
+        peer = (asking.scope.get("client") or (UNKNOWN,))[0]
+        header = ", ".join(asking.headers.getlist("X-Forwarded-For"))
         forwarded = forwarded_client(header, proxies=settings().trusted_proxies) if header else None
         g.client_address = forwarded or peer
     return g.client_address

@@ -13,7 +13,7 @@ once never give an agent more than their capacity.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.channels.chat.models import ChatConversation, ConversationStatus
@@ -82,7 +82,11 @@ async def choose(session: AsyncSession, *, task: Task, queue: TaskQueue) -> int 
 async def anyone_available(session: AsyncSession, *, queue_id: int | None) -> bool:
     """Whether any agent of the chat queue (every agent, before the queue is made) who
     takes chats is available, busy or not."""
-    query = select(Agent).where(Agent.activity == Activity.available).limit(LOOK_AT)
+    chat_places = Agent.capacity["chat"].as_integer()
+    query = select(Agent.id).where(
+        Agent.activity == Activity.available,
+        or_(chat_places.is_(None), chat_places > 0),
+    ).limit(1)
     if queue_id is not None:
         query = query.where(Agent.id.in_(queues.members(queue_id)))
-    return any(capacity(agent) > 0 for agent in await session.scalars(query))
+    return await session.scalar(query) is not None

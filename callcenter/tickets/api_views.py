@@ -16,6 +16,7 @@ from callcenter import api
 from callcenter.accounts import service as accounts
 from callcenter.accounts.auth import current_user, require_role
 from callcenter.accounts.models import Role, User
+from callcenter.channels.chat import service as chat
 from callcenter.customers import service as customers
 from callcenter.customers.models import IdentityKind
 from callcenter.db import utcnow
@@ -279,6 +280,7 @@ async def merge_ticket(ticket_id: int, data: MergeIn) -> TicketOut:
         await tickets.merge_tickets(
             db(), source=locked[ticket_id], target=locked[data.into_id], actor_id=_me().id
         )
+    await chat.move_ticket(db(), from_id=ticket_id, to_id=data.into_id)
     return _out(locked[data.into_id])
 
 

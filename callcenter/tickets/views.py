@@ -100,6 +100,7 @@ async def ticket_page(ticket_id: int) -> str:
         ),
         can_text=settings().twilio_phone_number is not None,
         chat=await chat.open_on_ticket(db(), ticket_id=ticket.id),
+        chat_limit=settings().chat_message_limit_chars,
         last_five=await tickets.recent_for(db(), customer_id=ticket.requester_id,
                                            besides=ticket.id),
     )

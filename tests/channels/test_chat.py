@@ -255,3 +255,48 @@ async def test_a_visitor_who_gives_a_number_chats_on_that_callers_ticket(
         await visitor.hear("message", client_id="p1")
     [ticket] = await _fresh(db_session, select(Ticket))
     assert ticket.requester_id == caller_id
+
+
+async def test_a_second_chat_claiming_a_customer_in_a_chat_gets_a_ticket_of_its_own(
+    client: QuartClient, db_session: AsyncSession
+):
+    """Someone typing another person's address while that person chats never lands in
+    their chat (nothing proves an address typed into a widget is theirs)."""
+    await make_agent(db_session)
+    await db_session.commit()
+    async with visiting(client) as ada, visiting(client) as other:
+        await ada.send(type="start", id="a1", body="Hello", email="ada@example.com")
+        await ada.hear("message", client_id="a1")
+        await other.send(type="start", id="o1", body="Me too", email="ada@example.com")
+        await other.hear("message", client_id="o1")
+        await other.socket.send("[" * 5000)  # nested past any parser's patience
+        assert "could not be read" in (await other.hear("error"))["message"]
+    first, second = await _conversations(db_session)
+    assert first.ticket_id != second.ticket_id and second.sender.startswith("v-")
+    [claimed] = await _fresh(db_session, select(TicketEvent).where(
+        TicketEvent.ticket_id == first.ticket_id, TicketEvent.kind == TicketEventKind.chat))
+    assert claimed.data["claimed"] == "ada@example.com", "the page marks it not verified"
+
+
+async def test_a_merged_tickets_chat_goes_on_on_the_ticket_it_joined(
+    client: QuartClient, db_session: AsyncSession
+):
+    agent = await make_agent(db_session)
+    headers = await _agent_headers(db_session, agent)
+    async with visiting(client) as visitor:
+        await visitor.send(type="start", id="m1", body="Hi", email="ada@example.com")
+        await visitor.hear("status", status="active")
+        [conversation] = await _conversations(db_session)
+        source = conversation.ticket_id
+        other = await client.post("/api/tickets", headers=headers, json={
+            "requester_id": (await db_session.get(Ticket, source)).requester_id,
+            "subject": "Older ticket", "body": "From the phone"})
+        assert other.status_code == 201, await other.get_data(as_text=True)
+        target = (await other.get_json())["id"]
+        merged = await client.post(f"/api/tickets/{source}/merge", headers=headers,
+                                   json={"into_id": target})
+        assert merged.status_code == 200, await merged.get_data(as_text=True)
+        answer = await client.post(f"/api/tickets/{target}/replies", headers=headers,
+                                   json={"body": "Still here.", "channel": "chat"})
+        assert answer.status_code == 201
+        assert (await visitor.hear("message", **{"from": "agent"}))["body"] == "Still here."

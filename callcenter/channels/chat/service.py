@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter import events
 from callcenter.channels.chat.models import ChatConversation, ChatVisitor, ConversationStatus
 from callcenter.db import utcnow
-from callcenter.tickets.models import TicketEvent, TicketEventKind
+from callcenter.tickets.models import Ticket, TicketEvent, TicketEventKind
 
 OPEN = (ConversationStatus.waiting, ConversationStatus.active)
 
@@ -32,8 +32,15 @@ async def visitor_by_token(session: AsyncSession, *, token: str) -> ChatVisitor 
     return await session.scalar(select(ChatVisitor).where(ChatVisitor.token_hash == _hash(token)))
 
 
-async def visitor_by_id(session: AsyncSession, *, visitor_id: int) -> ChatVisitor | None:
-    return await session.get(ChatVisitor, visitor_id)
+async def visitor_by_id(
+    session: AsyncSession, *, visitor_id: int, lock: bool = False
+) -> ChatVisitor | None:
+    """The visitor; `lock`: their row held, so two tabs of theirs act one after the other
+    (never two chats started at once)."""
+    query = select(ChatVisitor).where(ChatVisitor.id == visitor_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
 
 
 async def new_visitor(session: AsyncSession, *, origin: str) -> tuple[ChatVisitor, str]:
@@ -78,6 +85,25 @@ async def open_on_ticket(
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     return await session.scalar(query)
+
+
+async def live_for_customer(session: AsyncSession, *, customer_id: int) -> bool:
+    """Whether a chat not ended is on one of the customer's tickets."""
+    found = await session.scalar(
+        select(ChatConversation.id)
+        .join(Ticket, Ticket.id == ChatConversation.ticket_id)
+        .where(Ticket.requester_id == customer_id, ChatConversation.status.in_(OPEN))
+        .limit(1)
+    )
+    return found is not None
+
+
+async def move_ticket(session: AsyncSession, *, from_id: int, to_id: int) -> None:
+    """A merged ticket's chats go on with the ticket it was merged into."""
+    await session.execute(
+        update(ChatConversation).where(ChatConversation.ticket_id == from_id)
+        .values(ticket_id=to_id)
+    )
 
 
 async def of_agent(session: AsyncSession, *, agent_id: int) -> list[ChatConversation]:

@@ -11,7 +11,9 @@ agent may be on different instances.
 
 Only pages of the sites in `chat_allowed_origins` may open the socket (browsers send the
 page's origin, and a page cannot forge it); a visitor's messages are cut at
-`chat_message_limit_chars` and limited to `chat_messages_per_minute`.
+`chat_message_limit_chars` and limited to `chat_messages_per_minute`, new visitors per
+client address and typing notices per socket too (each process counts its own, as the
+login throttle does).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from callcenter.db import transaction
 from callcenter.errors import APIError
 from callcenter.events import Event
 from callcenter.flows import chat as chat_flow
+from callcenter.http.clients import client_address
 from callcenter.http.context import AppState, db, state
 
 log = logging.getLogger("callcenter.channels.chat")
@@ -58,8 +61,10 @@ tag_blueprint(api_bp, ["chat"])
 WIDGET = Path(__file__).resolve().parents[2] / "web" / "static" / "chat" / "widget.js"
 # A frame larger than this is refused outright (the message limit cuts what is kept).
 FRAME_LIMIT = 64_000
-# How long "typing" shows without another word from the typist.
-TYPING_SECONDS = 6
+# A visitor's "typing" goes out at most this often (the page says it every few seconds).
+TYPING_EVERY = 1.0
+# New visitors one client address may make a minute (each is a row).
+NEW_VISITORS_PER_MINUTE = 20
 
 
 @bp.get("/chat/widget.js")
@@ -99,6 +104,7 @@ class _Visitor:
     visitor_id: int | None = None
     conversation_id: int | None = None
     ticket_id: int | None = None
+    typing_said_at: float = 0.0
 
     def follow(self, conversation: Any) -> None:
         """The chat this socket's visitor is in now (None: none)."""
@@ -106,12 +112,11 @@ class _Visitor:
         self.ticket_id = conversation.ticket_id if conversation is not None else None
 
 
-def _throttle(app: AppState) -> Throttle:
-    """The per-visitor message budget, one per app (kept in memory: see accounts.throttle)."""
-    found = current_app.extensions.get("chat_throttle")
+def _throttle(app: AppState, name: str, per_minute: int) -> Throttle:
+    """A budget per key, one per app process (kept in memory: see accounts.throttle)."""
+    found = current_app.extensions.get(name)
     if found is None:
-        found = Throttle(capacity=app.settings.chat_messages_per_minute, per_seconds=60)
-        current_app.extensions["chat_throttle"] = found
+        found = current_app.extensions[name] = Throttle(capacity=per_minute, per_seconds=60)
     return found
 
 
@@ -128,6 +133,10 @@ async def _welcome(conn: _Visitor, token: str | None) -> None:
     async with transaction(app.sessionmaker) as session:
         visitor = await chat.visitor_by_token(session, token=token or "")
         if visitor is None:
+            newcomers = _throttle(app, "chat_newcomers", NEW_VISITORS_PER_MINUTE)
+            if newcomers.wait(client_address()):
+                raise chat_flow.ChatRefused("Too many new chats from here: try again soon.")
+            newcomers.take(client_address())
             visitor, token = await chat.new_visitor(
                 session, origin=websocket.headers.get("Origin", "")
             )
@@ -185,12 +194,16 @@ async def _handle(conn: _Visitor, frame: dict[str, Any]) -> None:
     app = conn.app
     kind = frame.get("type")
     if kind == "hello":
+        if conn.visitor_id is not None:
+            raise chat_flow.ChatRefused("Hello again? This socket has its visitor.")
         await _welcome(conn, frame.get("token") if isinstance(frame.get("token"), str) else None)
         return
     if conn.visitor_id is None:
         raise chat_flow.ChatRefused("Say hello first.")
     if kind == "typing":
-        if conn.conversation_id is not None:
+        now = asyncio.get_running_loop().time()
+        if conn.conversation_id is not None and now - conn.typing_said_at >= TYPING_EVERY:
+            conn.typing_said_at = now
             await app.bus.publish([Event("chat.typing", {
                 "conversation_id": conn.conversation_id, "ticket_id": conn.ticket_id,
                 "who": "visitor",
@@ -198,14 +211,14 @@ async def _handle(conn: _Visitor, frame: dict[str, Any]) -> None:
             })])
         return
     if kind in ("start", "message", "leave"):
-        throttle = _throttle(app)
+        throttle = _throttle(app, "chat_messages", app.settings.chat_messages_per_minute)
         key = str(conn.visitor_id)
         if throttle.wait(key):
             raise chat_flow.ChatRefused("You are sending messages too fast: wait a moment.")
         throttle.take(key)
     limit = app.settings.chat_message_limit_chars
     async with transaction(app.sessionmaker) as session:
-        visitor = await chat.visitor_by_id(session, visitor_id=conn.visitor_id)
+        visitor = await chat.visitor_by_id(session, visitor_id=conn.visitor_id, lock=True)
         assert visitor is not None
         conversation = await chat.current(session, visitor_id=visitor.id)
         if kind == "start" or (kind == "message" and conversation is None):
@@ -245,32 +258,48 @@ async def _handle(conn: _Visitor, frame: dict[str, Any]) -> None:
 
 async def _forward(conn: _Visitor, events: Any) -> None:
     """What happens in the visitor's chat elsewhere (an agent's message or typing, the
-    chat assigned or ended), sent to their page."""
+    chat assigned or ended), sent to their page. What to send is read in a short
+    transaction and sent after it: a slow visitor never holds a connection."""
     async for message in events:
         ours = conn.conversation_id
         if ours is None or (
             isinstance(message, Event) and message.data.get("conversation_id") != ours
         ):
             continue
-        async with transaction(conn.app.sessionmaker) as session:
-            if not isinstance(message, Event):  # missed some: send the chat again
-                conversation = await chat.get(session, conversation_id=conn.conversation_id)
-                if conversation is None:
-                    continue
-                for item in await chat_flow.history(session, conversation):
-                    await _send(item)
-                await _send(await _status(session, conversation))
-            elif message.name == "chat.message":
-                shown = await chat_flow.shown(session, event_id=message.data["event_id"])
-                if shown is not None:
-                    await _send(shown)
-            elif message.name == "chat.typing" and message.data.get("who") == "agent":
+        if isinstance(message, Event) and message.name == "chat.typing":
+            if message.data.get("who") == "agent":
                 await _send({"type": "typing", "on": message.data.get("on", False),
                              "name": message.data.get("name", "")})
-            elif message.name in ("chat.assigned", "chat.closed"):
-                conversation = await chat.get(session, conversation_id=conn.conversation_id)
+            continue
+        outgoing: list[dict[str, Any]] = []
+        async with transaction(conn.app.sessionmaker) as session:
+            if not isinstance(message, Event):  # missed some: send the chat again
+                conversation = await chat.get(session, conversation_id=ours)
                 if conversation is not None:
-                    await _send(await _status(session, conversation))
+                    outgoing = [*await chat_flow.history(session, conversation),
+                                await _status(session, conversation)]
+            elif message.name == "chat.message":
+                shown = await chat_flow.shown(session, event_id=message.data["event_id"])
+                outgoing = [shown] if shown is not None else []
+            elif message.name in ("chat.assigned", "chat.closed"):
+                conversation = await chat.get(session, conversation_id=ours)
+                if conversation is not None:
+                    outgoing = [await _status(session, conversation)]
+        for payload in outgoing:
+            await _send(payload)
+
+
+async def _forwarding(conn: _Visitor, events: Any) -> None:
+    """`_forward`, and if it fails the socket closes, so the page reconnects and reads the
+    chat again rather than stop hearing the agent."""
+    try:
+        await _forward(conn, events)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("channels.chat.forward_failed",
+                      extra={"conversation_id": conn.conversation_id})
+        await websocket.close(1011)
 
 
 @bp.websocket("/chat/socket")
@@ -284,7 +313,7 @@ async def socket() -> None:
     await websocket.accept()
     conn = _Visitor(app=app)
     async with app.bus.subscribe("chat.") as events:
-        forward = asyncio.ensure_future(_forward(conn, events))
+        forward = asyncio.ensure_future(_forwarding(conn, events))
         try:
             while True:
                 raw = await websocket.receive()
@@ -295,7 +324,7 @@ async def socket() -> None:
                     frame = json.loads(raw)
                     if not isinstance(frame, dict):
                         raise ValueError("not an object")
-                except ValueError:
+                except (ValueError, RecursionError):
                     await _error("That message could not be read.")
                     continue
                 try:
@@ -327,7 +356,7 @@ class ChatOut(BaseModel):
 
 async def _conversation(conversation_id: int) -> Any:
     return await api.found(
-        lambda i: chat.get(db(), conversation_id=i, lock=True), conversation_id, "chat"
+        lambda i: chat.get(db(), conversation_id=i), conversation_id, "chat"
     )
 
 
@@ -364,9 +393,8 @@ async def close_chat(conversation_id: int) -> ChatOut:
     """End the chat: the visitor is told, it stays on the ticket's timeline, and you have
     room for the next one."""
     conversation = await _conversation(conversation_id)
-    if conversation.status == ConversationStatus.closed:
+    if not await chat_flow.close(db(), state().telephony, conversation, by="agent"):
         raise APIError(409, "chat_ended", "This chat has ended already.")
-    await chat_flow.close(db(), state().telephony, conversation, by="agent")
     return ChatOut(id=conversation.id, ticket_id=conversation.ticket_id,
                    status=conversation.status.value)
 

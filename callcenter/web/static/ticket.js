@@ -127,7 +127,11 @@ setInterval(() => {
     if (typingLine()) typingLine().textContent = "";
   }
 }, 1000);
-stream.addEventListener("chat", () => refreshRegions());
+// A chat that ended takes its reply box with it, even while the agent is typing there.
+stream.addEventListener("chat", (event) => {
+  const { status } = JSON.parse(event.data);
+  refreshRegions(status === "closed" ? document.getElementById("chat-box") : null);
+});
 
 const chatId = () => document.querySelector("[data-chat]")?.dataset.chat;
 let toldTypingAt = 0;

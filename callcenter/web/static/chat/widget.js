@@ -121,7 +121,11 @@
   const send = (frame) => { if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame)); };
 
   function show(which) {
+    const focused = root.activeElement;
+    const lost = focused && Object.values(forms).some((form) => form.contains(focused));
     for (const [name, form] of Object.entries(forms)) form.hidden = name !== which;
+    // The control that had focus went away with its form: focus the form that took its place.
+    if (lost && focused.closest("form").hidden) forms[which].querySelector("textarea, input, button")?.focus();
   }
 
   function showForm() {
@@ -152,7 +156,8 @@
     if (pending) item.classList.add("pending");
     const who = document.createElement("span");
     who.className = "who";
-    who.textContent = message.from === "visitor" ? "You" : (message.name || "Agent");
+    // "Sam: Hello" to a screen reader, not "SamHello".
+    who.textContent = `${message.from === "visitor" ? "You" : (message.name || "Agent")}:`;
     item.append(who, document.createTextNode(message.body));
     log.append(item);
     log.scrollTop = log.scrollHeight;
