@@ -38,6 +38,7 @@ from callcenter.flows.work import WorkError
 from callcenter.http import context, security
 from callcenter.http.clients import client_address
 from callcenter.http.health import bp as health
+from callcenter.ivr import service as flow_library
 from callcenter.reports.feed import BoardFeed
 from callcenter.reports.time_views import bp as time_report
 from callcenter.reports.views import bp as board_pages
@@ -141,6 +142,14 @@ def create_app(settings: Settings) -> Quart:
             # Serve anyway: /healthz says the database is down, and `callcenter serve`
             # checked the flow's queues before starting.
             log.error("ivr.flow.queues_unchecked", extra={"error": str(error)})
+        try:
+            async with transaction(sessionmaker) as session:
+                if await flow_library.ensure_shipped(session, flow=telephony.flow):
+                    log.info("ivr.flow.shipped_published", extra={"flow": telephony.flow.name})
+        except (DBAPIError, OSError) as error:
+            # Another instance starting at once published it, or the database is down:
+            # calls fall back to the shipped flow until one is published.
+            log.warning("ivr.flow.not_seeded", extra={"error": str(error)})
         await bus.start()
         if settings.smtp_listen_host and settings.smtp_listen_port is not None:
             assert telephony.mailroom is not None

@@ -1,4 +1,4 @@
-"""The `callcenter` command: serve, worker, database migrations, users, queues, the demo."""
+"""The `callcenter` command: serve, worker, migrations, users, queues, IVR flows, the demo."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from callcenter.accounts import service as accounts
 from callcenter.accounts.models import Role
 from callcenter.config import Settings, SettingsError, load_settings
 from callcenter.db import create_engine, create_sessionmaker, transaction
+from callcenter.flows import ivr as ivr_flows
 from callcenter.flows import queues as flow_queues
 from callcenter.ivr import flow as ivr_flow
 from callcenter.routing import queues
@@ -431,3 +432,83 @@ def queue_list() -> None:
         ]
 
     click.echo("\n".join(_with_session(settings, work)) or "no queues")
+
+
+@main.group()
+def ivr() -> None:
+    """IVR flows: check, import, export, publish and roll back (calls in progress keep the
+    version they started with)."""
+
+
+@ivr.command("validate")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def ivr_validate(path: Path) -> None:
+    """Check a YAML flow: exit 0 when valid, else one line per problem (file, line, node
+    and reason) and exit 1."""
+    found = ivr_flow.report(path.read_text(encoding="utf-8"), source=str(path))
+    for line in found:
+        click.echo(line)
+    if found:
+        sys.exit(1)
+    click.echo(f"{path}: valid")
+
+
+def _ivr_command(work: Callable[[Any], Awaitable[str]]) -> None:
+    """Run `work` in one transaction; a refused flow prints its problems and exits 1."""
+    try:
+        click.echo(_with_session(_settings(), work))
+    except ivr_flow.FlowError as error:
+        for problem in error.problems:
+            click.echo(f"callcenter: {problem}", err=True)
+        sys.exit(1)
+
+
+@ivr.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def ivr_import(path: Path) -> None:
+    """Make a YAML flow its flow's draft (publish it to put it in front of callers)."""
+    text = path.read_text(encoding="utf-8")
+
+    async def work(session: Any) -> str:
+        saved = await ivr_flows.import_yaml(session, text=text, source=str(path), user_id=None)
+        return f"imported {saved.name!r} as its draft: `callcenter ivr publish {saved.name}`"
+
+    _ivr_command(work)
+
+
+@ivr.command("export")
+@click.argument("name")
+@click.option("--draft", is_flag=True, help="The draft, not the published version.")
+def ivr_export(name: str, draft: bool) -> None:
+    """Print a flow as YAML (its published version, or its draft)."""
+
+    async def work(session: Any) -> str:
+        return (await ivr_flows.export(session, name=name, draft=draft)).rstrip("\n")
+
+    _ivr_command(work)
+
+
+@ivr.command("publish")
+@click.argument("name")
+@click.option("--note", default="", help="What changed, for the version history.")
+def ivr_publish(name: str, note: str) -> None:
+    """Publish a flow's draft as its next version: new calls meet it at once."""
+
+    async def work(session: Any) -> str:
+        version = await ivr_flows.publish(session, name=name, note=note, user_id=None)
+        return f"published {name!r} version {version.number}"
+
+    _ivr_command(work)
+
+
+@ivr.command("rollback")
+@click.argument("name")
+@click.argument("version", type=int)
+def ivr_rollback(name: str, version: int) -> None:
+    """Publish an earlier version of a flow again (as its newest version)."""
+
+    async def work(session: Any) -> str:
+        published = await ivr_flows.rollback(session, name=name, number=version, user_id=None)
+        return f"rolled {name!r} back to version {version} (now version {published.number})"
+
+    _ivr_command(work)

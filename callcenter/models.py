@@ -8,6 +8,7 @@ from callcenter.channels.email.models import Mail, MailAttachment
 from callcenter.channels.sms.models import SmsOptOut
 from callcenter.customers.models import Customer, Identity
 from callcenter.db import Base
+from callcenter.ivr.models import IvrFlow, IvrFlowVersion, IvrNumberRoute
 from callcenter.routing.models import (
     Agent,
     AgentStateLog,
@@ -45,6 +46,9 @@ __all__ = [
     "Customer",
     "DeskSettings",
     "Identity",
+    "IvrFlow",
+    "IvrFlowVersion",
+    "IvrNumberRoute",
     "LoginSession",
     "Macro",
     "Mail",

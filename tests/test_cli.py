@@ -91,6 +91,12 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         ["queue"],
         ["queue", "add"],
         ["queue", "list"],
+        ["ivr"],
+        ["ivr", "validate"],
+        ["ivr", "import"],
+        ["ivr", "export"],
+        ["ivr", "publish"],
+        ["ivr", "rollback"],
     ]
     running = [
         (

@@ -13,11 +13,13 @@ from callcenter.customers import service as customers
 from callcenter.db import utcnow
 from callcenter.flows import Hangup, Telephony, as_int, callbacks, escalation, landing, offers
 from callcenter.ivr import render
-from callcenter.ivr.flow import MenuNode, QueueNode, VoicemailNode
+from callcenter.ivr import service as library
+from callcenter.ivr.flow import Flow, MenuNode, QueueNode, VoicemailNode
 from callcenter.routing import queues, tasks
 from callcenter.routing.models import Task, TaskChannel, TaskQueue, TaskStatus
 from callcenter.telephony import service as calls
 from callcenter.telephony.models import Call, Outcome
+from callcenter.telephony.urls import VoiceUrls
 
 log = logging.getLogger("callcenter.flows")
 
@@ -29,11 +31,15 @@ async def incoming_call(
     raw_caller = params.get("From", "")
     caller = phones.to_e164(raw_caller)
     entry = await blocklist.match(session, number=caller, anonymous=phones.is_anonymous(raw_caller))
+    published = await library.published_for(
+        session, number=params.get("To", ""), default=tel.flow.name
+    )
     call, _ = await calls.start_call(
         session,
         sid=params["CallSid"],
         from_number=caller or raw_caller or "anonymous",
         to_number=params.get("To", ""),
+        flow_version_id=published[0] if published else None,
     )
     if entry is not None:
         if call.outcome != Outcome.blocked:  # a retried webhook is one call, one hit
@@ -53,37 +59,52 @@ async def incoming_call(
         response.hangup()
         return response
     log.info("telephony.call.incoming", extra={"call_sid": call.sid})
-    return render.render(
-        tel.flow, tel.flow.start, tel.urls, staffed=await queues.staffed_names(session)
-    )
+    flow, urls = await pinned(session, tel, call.flow_version_id)
+    return render.render(flow, flow.start, urls, staffed=await queues.staffed_names(session))
+
+
+async def pinned(
+    session: AsyncSession, tel: Telephony, version: int | None
+) -> tuple[Flow, VoiceUrls]:
+    """The flow version a call is in (named by its URLs, or by its row on the first
+    webhook), and URLs that keep it there; the flow loaded at start-up when the version is
+    unknown (a URL from before flows were versioned)."""
+    if version is not None:
+        flow = await library.flow_of_version(session, version_id=version)
+        if flow is not None:
+            return flow, tel.urls.pinned(version)
+    return tel.flow, tel.urls
 
 
 async def menu_choice(
-    session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str, attempt: int
+    session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str, attempt: int,
+    version: int | None = None,
 ) -> VoiceResponse:
     """A Gather came back: go where the caller chose, ask again, or give up kindly.
 
     A node gone from the flow (edited mid-call) starts the caller over rather than drop them.
     """
+    flow, urls = await pinned(session, tel, version)
     staffed = await queues.staffed_names(session)
-    node = tel.flow.nodes.get(node_id)
+    node = flow.nodes.get(node_id)
     if not isinstance(node, MenuNode):
-        return render.render(tel.flow, tel.flow.start, tel.urls, staffed=staffed)
+        return render.render(flow, flow.start, urls, staffed=staffed)
     digits = params.get("Digits", "").strip()
     speech = params.get("SpeechResult", "").strip()
     option = render.choose(node, digits=digits, speech=speech)
     if option is not None:
-        return render.render(tel.flow, option.next, tel.urls, staffed=staffed)
+        return render.render(flow, option.next, urls, staffed=staffed)
     if attempt >= node.attempts:
-        return render.render(tel.flow, node.no_input, tel.urls, staffed=staffed)
+        return render.render(flow, node.no_input, urls, staffed=staffed)
     response = VoiceResponse()
     if digits or speech:
-        render.say(response, tel.flow, node.invalid)
-    return render.render(tel.flow, node_id, tel.urls, attempt=attempt + 1, response=response)
+        render.say(response, flow, node.invalid)
+    return render.render(flow, node_id, urls, attempt=attempt + 1, response=response)
 
 
 async def queue_wait(
-    session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str
+    session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str,
+    version: int | None = None,
 ) -> tuple[VoiceResponse, list[Hangup]]:
     """One round of the wait loop: the caller's task made on the first, then where they
     stand in line and how long it may take.
@@ -94,7 +115,8 @@ async def queue_wait(
     their age, or voicemail). Never while an agent is being rung for them. Returns agent
     legs to hang up (offers that went stale).
     """
-    node = tel.flow.nodes.get(node_id)
+    flow, urls = await pinned(session, tel, version)
+    node = flow.nodes.get(node_id)
     call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
     response = VoiceResponse()
     if not isinstance(node, QueueNode) or call is None:
@@ -136,19 +158,21 @@ async def queue_wait(
         session, queue_id=task.queue_id, position=place, agents_staffing=staffing
     )
     message = render.wait_message(
-        tel.flow, node_id, tel.urls, position=place, first=first, estimate=estimate,
+        flow, node_id, urls, position=place, first=first, estimate=estimate,
         callback=callbacks.can_call_back(tel, call),
     )
     return message, hangups
 
 
 async def queue_key(
-    session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str
+    session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str,
+    version: int | None = None,
 ) -> VoiceResponse:
     """A waiting caller pressed a key: the voicemail key or the callback key leaves the line
     (Twilio then reports the Enqueue's end, and `queue_result` takes them on); any other
     key is ignored and the wait goes on."""
-    node = tel.flow.nodes.get(node_id)
+    flow, _urls = await pinned(session, tel, version)
+    node = flow.nodes.get(node_id)
     call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
     response = VoiceResponse()
     task = await tasks.voice_task(session, call_id=call.id, lock=True) if call else None
@@ -251,12 +275,14 @@ def keep_waiting() -> VoiceResponse:
 
 
 async def queue_result(
-    session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str
+    session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str,
+    version: int | None = None,
 ) -> tuple[VoiceResponse, list[Hangup]]:
     """The caller's Enqueue ended (Twilio's QueueResult). Returns the TwiML and legs to end."""
+    flow, urls = await pinned(session, tel, version)
     result = params.get("QueueResult", "")
     call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
-    node = tel.flow.nodes.get(node_id)
+    node = flow.nodes.get(node_id)
     response = VoiceResponse()
     if call is None:
         response.hangup()
@@ -281,41 +307,43 @@ async def queue_result(
         await escalation.resume(session, tel, task=callback)
         call.outcome = Outcome.callback
         render.say(
-            response, tel.flow,
+            response, flow,
             "Thank you. We will call you back at this number, in your turn. Goodbye.",
         )
         response.hangup()
         return response, hangups
     if isinstance(node, QueueNode):
-        return render.render(tel.flow, _after_queue(tel, node, why), tel.urls), hangups
+        return render.render(flow, _after_queue(flow, node, why), urls), hangups
     response.hangup()
     return response, hangups
 
 
-def _after_queue(tel: Telephony, node: QueueNode, why: str) -> str:
+def _after_queue(flow: Flow, node: QueueNode, why: str) -> str:
     """Where a caller who left the line goes: voicemail for an overflow to voicemail (the
     node's `no_agents` if it is one, else the flow's first voicemail), else `no_agents`."""
     if why in (OVERFLOW, VOICEMAIL) and not isinstance(
-        tel.flow.nodes[node.no_agents], VoicemailNode
+        flow.nodes[node.no_agents], VoicemailNode
     ):
-        for node_id, other in tel.flow.nodes.items():
+        for node_id, other in flow.nodes.items():
             if isinstance(other, VoicemailNode):
                 return node_id
     return node.no_agents
 
 
 async def voicemail_recorded(
-    session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str
+    session: AsyncSession, tel: Telephony, *, params: dict[str, str], node_id: str,
+    version: int | None = None,
 ) -> VoiceResponse:
     """A message was left: keep where it is; it lands on the ticket when the call ends."""
+    flow, _urls = await pinned(session, tel, version)
     call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
     if call is not None:
         call.outcome = Outcome.voicemail
         call.recording_sid = params.get("RecordingSid") or call.recording_sid
         call.recording_url = params.get("RecordingUrl") or call.recording_url
-    node = tel.flow.nodes.get(node_id)
+    node = flow.nodes.get(node_id)
     response = VoiceResponse()
-    render.say(response, tel.flow, node.thanks if isinstance(node, VoicemailNode) else "Goodbye.")
+    render.say(response, flow, node.thanks if isinstance(node, VoicemailNode) else "Goodbye.")
     response.hangup()
     return response
 

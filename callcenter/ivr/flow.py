@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -20,12 +20,20 @@ NodeId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
 class FlowError(ValueError):
-    """A flow that cannot be used; names the node and the reason, for the admin to fix."""
+    """A flow that cannot be used; names the node and the reason, for the admin to fix.
+    `problems` holds every problem found (this one first)."""
 
     def __init__(self, node: str | None, reason: str) -> None:
         self.node = node
         self.reason = reason
+        self.problems: list[FlowError] = [self]
         super().__init__(f"node {node!r}: {reason}" if node else reason)
+
+    @classmethod
+    def of(cls, problems: list[FlowError]) -> FlowError:
+        first = problems[0]
+        first.problems = problems
+        return first
 
 
 class _Node(BaseModel):
@@ -128,45 +136,59 @@ def _targets(node: SayNode | MenuNode | QueueNode | VoicemailNode | HangupNode) 
 
 
 def check(flow: Flow) -> None:
-    """Refuse dangling references, ambiguous menus and loops a caller could never leave."""
+    """Refuse dangling references, ambiguous menus and loops a caller could never leave
+    (FlowError, naming the node, with every problem found in `problems`)."""
+    found = problems(flow)
+    if found:
+        raise FlowError.of(found)
+
+
+def problems(flow: Flow) -> list[FlowError]:
+    """Everything wrong with the flow's graph, node by node."""
+    found: list[FlowError] = []
     if flow.start not in flow.nodes:
-        raise FlowError(None, f"the start node {flow.start!r} does not exist")
+        found.append(FlowError(None, f"the start node {flow.start!r} does not exist"))
     for node_id, node in flow.nodes.items():
-        for target in _targets(node):
-            if target not in flow.nodes:
-                raise FlowError(node_id, f"goes to {target!r}, which does not exist")
+        dangling = [target for target in _targets(node) if target not in flow.nodes]
+        found.extend(FlowError(node_id, f"goes to {target!r}, which does not exist")
+                     for target in dangling)
         if isinstance(node, MenuNode):
-            seen: set[str] = set()
-            for option in node.options:
-                if option.digits in seen:
-                    raise FlowError(node_id, f"two options use the digits {option.digits!r}")
-                seen.add(option.digits)
+            digits = [option.digits for option in node.options]
+            for repeated in sorted({d for d in digits if digits.count(d) > 1}):
+                found.append(FlowError(node_id, f"two options use the digits {repeated!r}"))
             words = [word.lower() for option in node.options for word in option.words]
             if len(words) != len(set(words)):
-                raise FlowError(node_id, "two options listen for the same word")
-        if isinstance(node, QueueNode) and isinstance(flow.nodes[node.no_agents], QueueNode):
-            raise FlowError(node_id, "no_agents must not lead to another queue")
-        if isinstance(node, QueueNode) and node.voicemail_key and (
-            node.voicemail_key == node.callback_key
-        ):
-            raise FlowError(node_id, "voicemail_key and callback_key must differ")
-        if isinstance(node, QueueNode) and node.voicemail_key and not any(
-            isinstance(other, VoicemailNode) for other in flow.nodes.values()
-        ):
-            raise FlowError(node_id, "voicemail_key needs a voicemail node in the flow")
-    for node_id in flow.nodes:
-        _check_say_loop(flow, node_id)
+                found.append(FlowError(node_id, "two options listen for the same word"))
+        if isinstance(node, QueueNode):
+            found.extend(_queue_problems(flow, node_id, node))
+    if not found:
+        found.extend(filter(None, (_say_loop(flow, node_id) for node_id in flow.nodes)))
+    return found
 
 
-def _check_say_loop(flow: Flow, node_id: str) -> None:
+def _queue_problems(flow: Flow, node_id: str, node: QueueNode) -> list[FlowError]:
+    found = []
+    if isinstance(flow.nodes.get(node.no_agents), QueueNode):
+        found.append(FlowError(node_id, "no_agents must not lead to another queue"))
+    if node.voicemail_key and node.voicemail_key == node.callback_key:
+        found.append(FlowError(node_id, "voicemail_key and callback_key must differ"))
+    if node.voicemail_key and not any(
+        isinstance(other, VoicemailNode) for other in flow.nodes.values()
+    ):
+        found.append(FlowError(node_id, "voicemail_key needs a voicemail node in the flow"))
+    return found
+
+
+def _say_loop(flow: Flow, node_id: str) -> FlowError | None:
     """A chain of `say` nodes that comes back on itself would talk to a caller forever."""
     seen: list[str] = []
     current = node_id
     while isinstance(node := flow.nodes[current], SayNode):
         if current in seen:
-            raise FlowError(current, "say nodes loop back on themselves with no way out")
+            return FlowError(current, "say nodes loop back on themselves with no way out")
         seen.append(current)
         current = node.next
+    return None
 
 
 def parse(text: str, *, source: str = "flow") -> Flow:
@@ -177,6 +199,11 @@ def parse(text: str, *, source: str = "flow") -> Flow:
         raise FlowError(None, f"{source} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
         raise FlowError(None, f"{source} must be a mapping with name, start and nodes")
+    return as_flow(data)
+
+
+def as_flow(data: dict[str, Any]) -> Flow:
+    """A validated flow from its document (parsed YAML, or the JSON the library stores)."""
     try:
         return Flow.model_validate(data)
     except ValidationError as error:
@@ -184,13 +211,50 @@ def parse(text: str, *, source: str = "flow") -> Flow:
 
 
 def _as_flow_error(error: ValidationError) -> FlowError:
-    first = error.errors()[0]
-    loc = [str(part) for part in first["loc"]]
-    if first["type"] == "value_error" and isinstance(first.get("ctx", {}).get("error"), FlowError):
-        return first["ctx"]["error"]
-    node = loc[1] if len(loc) > 1 and loc[0] == "nodes" else None
-    field = ".".join(loc[3:] if node else loc) or "flow"
-    return FlowError(node, f"{field}: {first['msg']}")
+    """Every problem pydantic found, each naming its node and field."""
+    found: list[FlowError] = []
+    for item in error.errors():
+        raised = item.get("ctx", {}).get("error")
+        if item["type"] == "value_error" and isinstance(raised, FlowError):
+            found.extend(raised.problems)
+            continue
+        loc = [str(part) for part in item["loc"]]
+        node = loc[1] if len(loc) > 1 and loc[0] == "nodes" else None
+        field = ".".join(loc[3:] if node else loc) or "flow"
+        found.append(FlowError(node, f"{field}: {item['msg']}"))
+    return FlowError.of(found)
+
+
+def line_of(text: str, node_id: str | None) -> int | None:
+    """The line of the YAML text where the node is defined (1-based), if it can be found."""
+    if node_id is None:
+        return None
+    try:
+        document = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(document, yaml.MappingNode):
+        return None
+    for key, value in document.value:
+        if key.value == "nodes" and isinstance(value, yaml.MappingNode):
+            for name, _node in value.value:
+                if name.value == node_id:
+                    return int(name.start_mark.line) + 1
+    return None
+
+
+def report(text: str, *, source: str) -> list[str]:
+    """One line per problem of the YAML flow `text`, each naming the file and line, the
+    node and the reason (empty when the flow is valid)."""
+    try:
+        parse(text, source=source)
+    except FlowError as error:
+        lines = []
+        for problem in error.problems:
+            line = line_of(text, problem.node)
+            lines.append(f"{source}:{line}: {problem}" if line else f"{source}: {problem}")
+        return lines
+    return []
 
 
 def queue_names(flow: Flow) -> dict[str, str]:

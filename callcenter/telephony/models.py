@@ -83,6 +83,9 @@ class Call(CreatedAtMixin, Base):
         ForeignKey("user.id", ondelete="SET NULL")
     )
     outcome: Mapped[str | None] = mapped_column(String(30))
+    # The IVR flow version the call started with (`ivr_flow_version.id`; versions are never
+    # deleted): it hears that version to its end.
+    flow_version_id: Mapped[int | None]
     started_at: Mapped[dt.datetime]
     answered_at: Mapped[dt.datetime | None]
     connected_at: Mapped[dt.datetime | None]

@@ -69,10 +69,11 @@ async def start_call(
     to_number: str,
     direction: CallDirection = CallDirection.inbound,
     customer_id: int | None = None,
+    flow_version_id: int | None = None,
 ) -> tuple[Call, bool]:
     """Record a new call: (the call, whether it is new). A repeated first webhook (Twilio
     retrying, or the fallback URL) or a status callback that came first returns the same
-    row."""
+    row. `flow_version_id`: the IVR flow version the call starts in."""
     now = utcnow()
     inserted = await session.scalar(
         insert_ignoring_conflicts(
@@ -83,6 +84,7 @@ async def start_call(
             customer_id=customer_id,
             from_number=from_number,
             to_number=to_number,
+            flow_version_id=flow_version_id,
             status=CallStatus.ringing,
             status_sequence=-1,
             started_at=now,
@@ -96,6 +98,8 @@ async def start_call(
         return inserted, True
     existing = await get_by_sid(session, sid=sid, lock=True)
     assert existing is not None
+    if existing.flow_version_id is None and flow_version_id is not None:
+        existing.flow_version_id = flow_version_id  # its status callback made the row
     return existing, False
 
 

@@ -6,17 +6,29 @@ we check signatures against the public URL, so the two must agree byte for byte.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 
 @dataclass(frozen=True)
 class VoiceUrls:
     base: str
+    # The IVR flow version the call is in: the flow's URLs carry it (`v`), so each webhook
+    # answers from the version the call started with, whatever is published meanwhile.
+    version: int | None = None
 
     def _url(self, path: str, **query: object) -> str:
         url = f"{self.base}/twilio/voice/{path}"
         return f"{url}?{urlencode(query)}" if query else url
+
+    def _flow_url(self, path: str, **query: object) -> str:
+        if self.version is not None:
+            query["v"] = self.version
+        return self._url(path, **query)
+
+    def pinned(self, version: int | None) -> VoiceUrls:
+        """These URLs for a call in `version` of its flow."""
+        return replace(self, version=version)
 
     def incoming(self) -> str:
         return self._url("incoming")
@@ -28,13 +40,13 @@ class VoiceUrls:
         return self._url("fallback")
 
     def ivr(self, node: str, attempt: int = 1) -> str:
-        return self._url("ivr", node=node, attempt=attempt)
+        return self._flow_url("ivr", node=node, attempt=attempt)
 
     def queue_wait(self, node: str) -> str:
-        return self._url("queue/wait", node=node)
+        return self._flow_url("queue/wait", node=node)
 
     def queue_key(self, node: str) -> str:
-        return self._url("queue/key", node=node)
+        return self._flow_url("queue/key", node=node)
 
     def sms_status(self) -> str:
         """Where Twilio reports what became of a text we sent (sent, delivered, failed)."""
@@ -50,10 +62,10 @@ class VoiceUrls:
         return self._url("callback/status", reservation=reservation_id)
 
     def queue_result(self, node: str) -> str:
-        return self._url("queue/result", node=node)
+        return self._flow_url("queue/result", node=node)
 
     def voicemail(self, node: str) -> str:
-        return self._url("voicemail", node=node)
+        return self._flow_url("voicemail", node=node)
 
     def recording_status(self) -> str:
         return self._url("recording/status")

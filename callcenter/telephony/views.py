@@ -47,6 +47,12 @@ def _arg_int(name: str) -> int:
         raise APIError(400, "malformed_webhook", f"the {name} parameter must be a number") from None
 
 
+def _version() -> int | None:
+    """The IVR flow version the call is in, as its URLs carry it (absent on URLs made
+    before flows were versioned)."""
+    return _arg_int("v") if "v" in request.args else None
+
+
 def _node() -> str:
     node = request.args.get("node", "")
     if not node:
@@ -75,7 +81,8 @@ async def incoming(params: dict[str, str]) -> VoiceResponse:
 @voice_webhook(on_failure=_apology)
 async def ivr(params: dict[str, str]) -> VoiceResponse:
     return await inbound.menu_choice(
-        db(), tel(), params=params, node_id=_node(), attempt=_arg_int("attempt")
+        db(), tel(), params=params, node_id=_node(), attempt=_arg_int("attempt"),
+        version=_version(),
     )
 
 
@@ -83,7 +90,9 @@ async def ivr(params: dict[str, str]) -> VoiceResponse:
 @hide
 @voice_webhook(on_failure=inbound.keep_waiting)
 async def queue_wait(params: dict[str, str]) -> VoiceResponse:
-    response, hangups = await inbound.queue_wait(db(), tel(), params=params, node_id=_node())
+    response, hangups = await inbound.queue_wait(
+        db(), tel(), params=params, node_id=_node(), version=_version()
+    )
     _follow_up(hangups)
     return response
 
@@ -92,14 +101,18 @@ async def queue_wait(params: dict[str, str]) -> VoiceResponse:
 @hide
 @voice_webhook(on_failure=inbound.keep_waiting)
 async def queue_key(params: dict[str, str]) -> VoiceResponse:
-    return await inbound.queue_key(db(), tel(), params=params, node_id=_node())
+    return await inbound.queue_key(
+        db(), tel(), params=params, node_id=_node(), version=_version()
+    )
 
 
 @bp.post("/queue/result")
 @hide
 @voice_webhook(on_failure=_apology)
 async def queue_result(params: dict[str, str]) -> VoiceResponse:
-    response, hangups = await inbound.queue_result(db(), tel(), params=params, node_id=_node())
+    response, hangups = await inbound.queue_result(
+        db(), tel(), params=params, node_id=_node(), version=_version()
+    )
     _follow_up(hangups)
     return response
 
@@ -108,7 +121,9 @@ async def queue_result(params: dict[str, str]) -> VoiceResponse:
 @hide
 @voice_webhook(on_failure=_apology)
 async def voicemail(params: dict[str, str]) -> VoiceResponse:
-    return await inbound.voicemail_recorded(db(), tel(), params=params, node_id=_node())
+    return await inbound.voicemail_recorded(
+        db(), tel(), params=params, node_id=_node(), version=_version()
+    )
 
 
 @bp.post("/agent/answer")

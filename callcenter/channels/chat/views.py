@@ -302,6 +302,19 @@ async def _forwarding(conn: _Visitor, events: Any) -> None:
         await websocket.close(1011)
 
 
+async def _handled(conn: _Visitor, frame: dict[str, Any]) -> None:
+    """`_handle`, with what went wrong told to the visitor rather than raised."""
+    try:
+        await _handle(conn, frame)
+    except chat_flow.ChatRefused as refused:
+        await _error(str(refused))
+    except Exception:
+        # The visitor's chat goes on: they are told, and may send it again.
+        log.exception("channels.chat.failed", extra={"type": str(frame.get("type"))})
+        with contextlib.suppress(Exception):
+            await _error("Your message could not be sent: try again.")
+
+
 @bp.websocket("/chat/socket")
 async def socket() -> None:
     """A visitor's chat, both ways."""
@@ -327,14 +340,9 @@ async def socket() -> None:
                 except (ValueError, RecursionError):
                     await _error("That message could not be read.")
                     continue
-                try:
-                    await _handle(conn, frame)
-                except chat_flow.ChatRefused as refused:
-                    await _error(str(refused))
-                except Exception:
-                    # The visitor's chat goes on: they are told, and may send it again.
-                    log.exception("channels.chat.failed", extra={"type": str(frame.get("type"))})
-                    await _error("Your message could not be sent: try again.")
+                # A visitor who leaves mid-message must not cut its transaction short (a
+                # cancelled SQLite transaction can keep the write lock): it finishes alone.
+                await asyncio.shield(_handled(conn, frame))
         finally:
             forward.cancel()
             with contextlib.suppress(asyncio.CancelledError):
