@@ -31,15 +31,14 @@ async def incoming_call(
     raw_caller = params.get("From", "")
     caller = phones.to_e164(raw_caller)
     entry = await blocklist.match(session, number=caller, anonymous=phones.is_anonymous(raw_caller))
-    published = await library.published_for(
-        session, number=params.get("To", ""), default=tel.flow.name
-    )
     call, _ = await calls.start_call(
         session,
         sid=params["CallSid"],
         from_number=caller or raw_caller or "anonymous",
         to_number=params.get("To", ""),
-        flow_version_id=published[0] if published else None,
+        flow_version_id=library.published_version(
+            number=params.get("To", ""), default=tel.flow.name
+        ),
     )
     if entry is not None:
         if call.outcome != Outcome.blocked:  # a retried webhook is one call, one hit

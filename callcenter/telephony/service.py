@@ -8,6 +8,7 @@ a late `ringing` never undoes `completed`.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -69,11 +70,12 @@ async def start_call(
     to_number: str,
     direction: CallDirection = CallDirection.inbound,
     customer_id: int | None = None,
-    flow_version_id: int | None = None,
+    flow_version_id: Any = None,
 ) -> tuple[Call, bool]:
     """Record a new call: (the call, whether it is new). A repeated first webhook (Twilio
     retrying, or the fallback URL) or a status callback that came first returns the same
-    row. `flow_version_id`: the IVR flow version the call starts in."""
+    row. `flow_version_id`: the IVR flow version the call starts in (an id, or a scalar
+    subquery the INSERT reads it with)."""
     now = utcnow()
     inserted = await session.scalar(
         insert_ignoring_conflicts(
@@ -99,7 +101,11 @@ async def start_call(
     existing = await get_by_sid(session, sid=sid, lock=True)
     assert existing is not None
     if existing.flow_version_id is None and flow_version_id is not None:
-        existing.flow_version_id = flow_version_id  # its status callback made the row
+        # Its status callback made the row: the version is read now.
+        existing.flow_version_id = (
+            flow_version_id if isinstance(flow_version_id, int)
+            else await session.scalar(select(flow_version_id))
+        )
     return existing, False
 
 
