@@ -39,6 +39,7 @@ from callcenter.http import context, security
 from callcenter.http.clients import client_address
 from callcenter.http.health import bp as health
 from callcenter.ivr import service as flow_library
+from callcenter.ivr.views import bp as ivr_views
 from callcenter.reports.feed import BoardFeed
 from callcenter.reports.time_views import bp as time_report
 from callcenter.reports.views import bp as board_pages
@@ -127,7 +128,7 @@ def create_app(settings: Settings) -> Quart:
         routing_api,
         queues_api, tasks_api, dispositions_api, ticket_pages, tickets_api, customers_views,
         time_api, time_report, blocklist_views, webhook_views, desk_views, email_views,
-        replies_api, sms_hooks, chat_views, chat_api,
+        replies_api, sms_hooks, chat_views, chat_api, ivr_views,
         telephony_hooks, health,
     ):
         app.register_blueprint(blueprint)

@@ -214,6 +214,9 @@ async def test_every_request_body_is_required(client: QuartClient) -> None:
         "/api/dispositions",
         "/api/groups",
         "/api/groups/{group_id}",
+        "/api/ivr/flows/{name}/draft",
+        "/api/ivr/flows/{name}/publish",
+        "/api/ivr/flows/{name}/rollback",
         "/api/macros",
         "/api/queues",
         "/api/queues/{queue_id}",
@@ -350,6 +353,12 @@ async def test_the_document_keeps_each_routes_schemas_behind_require_role(
         ("patch", "/api/groups/{group_id}"): {"200", "400", "401", "403", "404", "422"},
         ("post", "/api/chats/{conversation_id}/typing"): {"200", "400", "401", "403", "404"},
         ("post", "/api/chats/{conversation_id}/close"): {"200", "401", "403", "404", "409"},
+        ("get", "/api/ivr/flows"): {"200", "401", "403"},
+        ("get", "/api/ivr/flows/{name}"): {"200", "401", "403", "404"},
+        ("put", "/api/ivr/flows/{name}/draft"): {"200", "400", "401", "403", "422"},
+        ("post", "/api/ivr/flows/{name}/publish"): {"201", "400", "401", "403", "404", "422"},
+        ("post", "/api/ivr/flows/{name}/rollback"): {"201", "400", "401", "403", "404", "422"},
+        ("get", "/api/ivr/flows/{name}/diff/{older}/{newer}"): {"200", "401", "403", "404"},
     }
     users = paths["/api/users"]["get"]["parameters"]
     assert {(p["name"], p["schema"].get("maximum")) for p in users} == {
