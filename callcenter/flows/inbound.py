@@ -12,9 +12,9 @@ from callcenter.customers import phones
 from callcenter.customers import service as customers
 from callcenter.db import utcnow
 from callcenter.flows import Hangup, Telephony, as_int, callbacks, escalation, landing, offers
-from callcenter.ivr import render
+from callcenter.ivr import engine, render
 from callcenter.ivr import service as library
-from callcenter.ivr.flow import Flow, MenuNode, QueueNode, VoicemailNode
+from callcenter.ivr.flow import Flow, QueueNode, VoicemailNode
 from callcenter.routing import queues, tasks
 from callcenter.routing.models import Task, TaskChannel, TaskQueue, TaskStatus
 from callcenter.telephony import service as calls
@@ -84,21 +84,11 @@ async def menu_choice(
     A node gone from the flow (edited mid-call) starts the caller over rather than drop them.
     """
     flow, urls = await pinned(session, tel, version)
-    staffed = await queues.staffed_names(session)
-    node = flow.nodes.get(node_id)
-    if not isinstance(node, MenuNode):
-        return render.render(flow, flow.start, urls, staffed=staffed)
-    digits = params.get("Digits", "").strip()
-    speech = params.get("SpeechResult", "").strip()
-    option = render.choose(node, digits=digits, speech=speech)
-    if option is not None:
-        return render.render(flow, option.next, urls, staffed=staffed)
-    if attempt >= node.attempts:
-        return render.render(flow, node.no_input, urls, staffed=staffed)
-    response = VoiceResponse()
-    if digits or speech:
-        render.say(response, flow, node.invalid)
-    return render.render(flow, node_id, urls, attempt=attempt + 1, response=response)
+    outcome = engine.answer(
+        flow, node_id, attempt=attempt, digits=params.get("Digits", ""),
+        speech=params.get("SpeechResult", ""), staffed=await queues.staffed_names(session),
+    )
+    return render.twiml(flow, outcome, urls)
 
 
 async def queue_wait(

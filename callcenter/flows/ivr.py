@@ -1,15 +1,17 @@
 """Changing the IVR flows callers meet: importing a YAML flow as a draft, publishing it
-(only a valid flow whose queues exist), rolling back to an earlier version. A call already
-in the IVR keeps the version it started with (`telephony.urls.VoiceUrls.pinned`)."""
+(only a valid flow whose queues exist), rolling back to an earlier version, and trying a
+flow in the simulator through the engine the webhooks use. A call already in the IVR
+keeps the version it started with (`telephony.urls.VoiceUrls.pinned`)."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.flows import queues as flow_queues
+from callcenter.ivr import engine
 from callcenter.ivr import flow as ivr_flow
 from callcenter.ivr import service as library
-from callcenter.ivr.flow import FlowError
+from callcenter.ivr.flow import Flow, FlowError
 from callcenter.ivr.models import IvrFlow, IvrFlowVersion
 
 
@@ -61,3 +63,29 @@ async def export(session: AsyncSession, *, name: str, draft: bool = False) -> st
         assert version is not None
         data = version.definition
     return library.to_yaml(data)
+
+
+async def trial_flow(session: AsyncSession, *, name: str, draft: bool) -> Flow:
+    """The flow the simulator tries: the draft (FlowError if it is not valid) or the live
+    version."""
+    flow = await library.get_flow(session, name=name)
+    if flow is None:
+        raise FlowError(None, f"there is no flow named {name!r}")
+    if draft or flow.published_version_id is None:
+        return library.read(flow.draft)
+    found = await library.flow_of_version(session, version_id=flow.published_version_id)
+    assert found is not None
+    return found
+
+
+def simulate(
+    flow: Flow, *, node: str | None, attempt: int, digits: str, speech: str, staffed: bool,
+) -> engine.Outcome:
+    """One step of a simulated call, through the engine the webhooks use: the call's start
+    (`node` None), or the caller's answer to the menu at `node`. `staffed` False: nobody
+    staffs any queue (their callers go to `no_agents`)."""
+    nobody = None if staffed else frozenset()
+    if node is None:
+        return engine.enter(flow, flow.start, staffed=nobody)
+    return engine.answer(flow, node, attempt=attempt, digits=digits, speech=speech,
+                         staffed=nobody)

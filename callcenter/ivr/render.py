@@ -1,25 +1,16 @@
-"""Turning a flow's nodes into the TwiML a caller hears.
+"""Turning what the engine decided (`ivr.engine`) into the TwiML a caller hears.
 
 Consecutive `say` nodes are spoken in one document; a `menu` becomes a Gather whose
-action comes back to us with the node and attempt in the URL, so a call's place in the
-flow survives a restart and works on any instance.
+action comes back to us with the node and attempt (and the flow version) in the URL, so a
+call's place in the flow survives a restart and works on any instance.
 """
 
 from __future__ import annotations
 
-import re
-
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from callcenter.ivr.flow import (
-    Flow,
-    HangupNode,
-    MenuNode,
-    MenuOption,
-    QueueNode,
-    SayNode,
-    VoicemailNode,
-)
+from callcenter.ivr import engine
+from callcenter.ivr.flow import Flow, QueueNode
 from callcenter.telephony.urls import VoiceUrls
 
 
@@ -39,83 +30,63 @@ def render(
     response: VoiceResponse | None = None,
     staffed: frozenset[str] | None = None,
 ) -> VoiceResponse:
-    """The TwiML for reaching `node_id`, following `say` nodes into what comes after them.
+    """The TwiML for reaching `node_id` (`engine.enter`: `say` nodes followed into what
+    comes after them; a queue nobody in `staffed` staffs skipped for its `no_agents`)."""
+    return twiml(flow, engine.enter(flow, node_id, attempt=attempt, staffed=staffed), urls,
+                 response=response)
 
-    `staffed` names the queues somebody staffs now (None: all of them): a queue node whose
-    queue nobody staffs goes straight to its `no_agents` node instead of leaving the caller
-    to wait for no one.
-    """
+
+def twiml(
+    flow: Flow, outcome: engine.Outcome, urls: VoiceUrls, *,
+    response: VoiceResponse | None = None,
+) -> VoiceResponse:
+    """An outcome as TwiML: its prompts as `Say`s, then a `Gather` whose action comes back
+    with the node and attempt, an `Enqueue`, a `Record`, or a `Hangup`."""
     response = response or VoiceResponse()
-    node = flow.node(node_id)
-    while isinstance(node, SayNode):
-        say(response, flow, node.text)
-        node_id, node = node.next, flow.node(node.next)
-    if isinstance(node, MenuNode):
-        uses_hash = any("#" in option.digits for option in node.options)
+    for text in outcome.says:
+        say(response, flow, text)
+    then = outcome.then
+    if isinstance(then, engine.Ask):
         gather = Gather(
-            input="dtmf speech" if node.speech else "dtmf",
-            num_digits=max(len(option.digits) for option in node.options),
+            input="dtmf speech" if then.speech else "dtmf",
+            num_digits=then.num_digits,
             # "#" ends input by default; a menu that offers "#" as a choice must not.
-            finish_on_key="" if uses_hash else None,
-            timeout=node.timeout,
-            action=urls.ivr(node_id, attempt),
+            finish_on_key="" if then.uses_hash else None,
+            timeout=then.timeout,
+            action=urls.ivr(then.node, then.attempt),
             method="POST",
             action_on_empty_result=True,
             language=flow.language,
-            hints=", ".join(word for option in node.options for word in option.words) or None,
+            hints=then.hints,
         )
-        say(gather, flow, node.prompt)
+        say(gather, flow, then.prompt)
         response.append(gather)
-    elif isinstance(node, QueueNode):
-        if staffed is not None and node.queue not in staffed:
-            return render(flow, node.no_agents, urls, response=response)
+    elif isinstance(then, engine.Wait):
         response.enqueue(
-            node.queue,
-            wait_url=urls.queue_wait(node_id),
+            then.queue,
+            wait_url=urls.queue_wait(then.node),
             wait_url_method="POST",
-            action=urls.queue_result(node_id),
+            action=urls.queue_result(then.node),
             method="POST",
         )
-    elif isinstance(node, VoicemailNode):
-        say(response, flow, node.prompt)
+    elif isinstance(then, engine.Record):
+        say(response, flow, then.prompt)
         response.record(
-            action=urls.voicemail(node_id),
+            action=urls.voicemail(then.node),
             method="POST",
-            max_length=node.max_length,
+            max_length=then.max_length,
             finish_on_key="#",
             play_beep=True,
             recording_status_callback=urls.recording_status(),
         )
         # Reached only when nothing was recorded: Twilio skips the action for silence.
-        say(response, flow, "We did not receive a message. Goodbye.")
+        say(response, flow, engine.NOTHING_RECORDED)
         response.hangup()
-    elif isinstance(node, HangupNode):
-        if node.text:
-            say(response, flow, node.text)
+    else:
+        if then.text:
+            say(response, flow, then.text)
         response.hangup()
     return response
-
-
-def choose(node: MenuNode, *, digits: str, speech: str) -> MenuOption | None:
-    """The option a caller picked by key, or by saying one of its words or phrases.
-
-    Twilio's speech results are capitalised and punctuated ("Billing, please."), so both
-    sides are compared as lists of words: "my shop is down" matches the word "down" and
-    the phrase "shop is down".
-    """
-    if digits:
-        return next((option for option in node.options if option.digits == digits), None)
-    spoken = _words(speech)
-    for option in node.options:
-        for phrase in option.words:
-            wanted = _words(phrase)
-            if wanted and any(spoken[i : i + len(wanted)] == wanted for i in range(len(spoken))):
-                return option
-    return None
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[\w']+", text.lower())
 
 
 # The length of the shipped hold music (`web/static/audio/hold-music.mp3`), in seconds.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -65,3 +66,30 @@ class DiffOut(BaseModel):
     older: int
     newer: int
     diff: str
+
+
+class SimulateIn(BaseModel):
+    """One step of a simulated call: `node` None starts it; otherwise the caller's answer
+    (`digits` pressed, or `speech` said; both empty: silence) to the menu at `node`."""
+
+    draft: bool = True  # the draft, or the live version
+    node: str | None = Field(default=None, max_length=63)
+    attempt: int = Field(default=1, ge=1, le=100)
+    digits: str = Field(default="", max_length=10, pattern=r"^[0-9*#]*$")
+    speech: str = Field(default="", max_length=500)
+    staffed: bool = True  # False: nobody staffs any queue
+
+
+class StepOut(BaseModel):
+    """What the caller heard, then what happens: `ask` (a menu waits for keys or speech:
+    send its `node` and `attempt` back with the answer), `wait` (in `queue`), `record` (a
+    message), or `end`."""
+
+    says: list[str]
+    then: Literal["ask", "wait", "record", "end"]
+    node: str | None = None
+    attempt: int | None = None
+    num_digits: int | None = None  # keys a menu takes at most
+    prompt: str | None = None
+    queue: str | None = None
+    path: list[str]  # the nodes passed through, in order

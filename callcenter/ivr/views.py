@@ -15,6 +15,7 @@ from callcenter.accounts.models import Role
 from callcenter.errors import APIError
 from callcenter.flows import ivr as ivr_flows
 from callcenter.http.context import db
+from callcenter.ivr import engine
 from callcenter.ivr import service as library
 from callcenter.ivr.flow import FlowError
 from callcenter.ivr.models import IvrFlow
@@ -26,6 +27,8 @@ from callcenter.ivr.schemas import (
     FlowSummary,
     PublishIn,
     RollbackIn,
+    SimulateIn,
+    StepOut,
     VersionOut,
 )
 
@@ -178,6 +181,45 @@ async def diff(name: str, older: int, newer: int) -> DiffOut:
     if max(older, newer) > api.ROW_ID_MAX:
         raise APIError(404, "not_found", "There is no such version.")
     return await _diff(await _flow_or_404(name), older, newer)
+
+
+def _step(outcome: engine.Outcome) -> StepOut:
+    then = outcome.then
+    says, path = list(outcome.says), list(outcome.path)
+    if isinstance(then, engine.Ask):
+        return StepOut(says=says, path=path, then="ask", node=then.node, attempt=then.attempt,
+                       num_digits=then.num_digits, prompt=then.prompt)
+    if isinstance(then, engine.Wait):
+        return StepOut(says=says, path=path, then="wait", node=then.node, queue=then.queue)
+    if isinstance(then, engine.Record):
+        return StepOut(says=says, path=path, then="record", node=then.node, prompt=then.prompt)
+    return StepOut(says=[*says, then.text] if then.text else says, path=path, then="end")
+
+
+@bp.post(f"/api/ivr/flows/{_NAME}/simulate")
+@require_role(Role.admin)
+@validate_request(SimulateIn)
+@validate_response(StepOut, 200)
+@validate_response(api.ErrorOut, 400)
+@validate_response(api.ErrorOut, 401)
+@validate_response(api.ErrorOut, 403)
+@validate_response(api.ErrorOut, 404)
+@validate_response(api.ErrorOut, 422)
+async def simulate(name: str, data: SimulateIn) -> StepOut:
+    """Try the flow as a call, a step at a time, through the engine the webhooks use:
+    start it (no `node`), then answer each menu. Nothing is recorded. 422 when the draft
+    is not a valid flow."""
+    await _flow_or_404(name)
+    try:
+        flow = await ivr_flows.trial_flow(db(), name=name, draft=data.draft)
+    except FlowError as error:
+        raise _refused(error) from None
+    if data.node is not None and data.node not in flow.nodes:
+        raise APIError(422, "invalid_flow", f"the flow has no node {data.node!r}")
+    return _step(ivr_flows.simulate(
+        flow, node=data.node, attempt=data.attempt, digits=data.digits, speech=data.speech,
+        staffed=data.staffed,
+    ))
 
 
 @bp.get(f"/api/ivr/flows/{_NAME}/export")

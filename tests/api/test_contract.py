@@ -217,6 +217,7 @@ async def test_every_request_body_is_required(client: QuartClient) -> None:
         "/api/ivr/flows/{name}/draft",
         "/api/ivr/flows/{name}/publish",
         "/api/ivr/flows/{name}/rollback",
+        "/api/ivr/flows/{name}/simulate",
         "/api/macros",
         "/api/queues",
         "/api/queues/{queue_id}",
@@ -359,6 +360,7 @@ async def test_the_document_keeps_each_routes_schemas_behind_require_role(
         ("post", "/api/ivr/flows/{name}/publish"): {"201", "400", "401", "403", "404", "422"},
         ("post", "/api/ivr/flows/{name}/rollback"): {"201", "400", "401", "403", "404", "422"},
         ("get", "/api/ivr/flows/{name}/diff/{older}/{newer}"): {"200", "401", "403", "404"},
+        ("post", "/api/ivr/flows/{name}/simulate"): {"200", "400", "401", "403", "404", "422"},
     }
     users = paths["/api/users"]["get"]["parameters"]
     assert {(p["name"], p["schema"].get("maximum")) for p in users} == {

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from callcenter.config import PROJECT_DIR
+from callcenter.ivr.engine import choose
 from callcenter.ivr.flow import FlowError, MenuNode, load, parse
-from callcenter.ivr.render import choose
 
 
 def test_shipped_default_flow_is_valid():

@@ -53,6 +53,22 @@ async def test_an_admin_edits_publishes_compares_and_rolls_back_a_flow(
     await save.get_by_role("button", name="Save draft").click()
     await expect(save.get_by_role("alert")).to_be_hidden()
 
+    # Tried in the simulator before anyone hears it.
+    trial = page.get_by_role("region", name="Try it")
+    await trial.get_by_role("button", name="Start a call").click()
+    heard = trial.get_by_role("log", name="What the caller hears")
+    await expect(heard).to_contain_text("Menu main_menu (attempt 1)")
+    await trial.get_by_role("button", name="Press 7").click()
+    await expect(heard).to_contain_text("Sorry, that is not one of the choices.")
+    await trial.get_by_role("button", name="Press 2").click()
+    await expect(heard).to_contain_text("Caller hears: “Support is closed today.”")
+    await expect(heard).to_contain_text("The call ends.")
+    await trial.get_by_label("Try").select_option("the live version")
+    await trial.get_by_role("button", name="Start a call").click()
+    await trial.get_by_label("Say").fill("I need billing help")
+    await trial.get_by_role("button", name="Say it").click()
+    await expect(heard).to_contain_text("waits in the billing queue")
+
     publish = page.get_by_role("form", name="Publish the draft")
     await publish.get_by_label("What changed").fill("Support closed today")
     await publish.get_by_role("button", name="Publish the draft").click()
@@ -98,3 +114,14 @@ async def test_only_admins_change_flows_and_a_refusal_names_every_problem(
     assert "node 'main_menu': goes to 'bill'" in message and "node 'support'" in message
     flow = await client.get("/api/ivr/flows/default", headers={"Authorization": f"Bearer {admin}"})
     assert [v["number"] for v in (await flow.get_json())["versions"]] == [1]
+
+    headers = {"Authorization": f"Bearer {admin}"}
+    started = await client.post("/api/ivr/flows/default/simulate", json={}, headers=headers)
+    step = await started.get_json()
+    assert (step["then"], step["node"], step["attempt"]) == ("ask", "main_menu", 1)
+    nobody = await client.post("/api/ivr/flows/default/simulate", headers=headers, json={
+        "node": "main_menu", "attempt": 1, "digits": "2", "staffed": False})
+    assert (await nobody.get_json())["then"] == "record", "nobody staffs support: voicemail"
+    unknown = await client.post("/api/ivr/flows/default/simulate", headers=headers,
+                                json={"node": "nowhere"})
+    assert unknown.status_code == 422
