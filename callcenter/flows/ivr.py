@@ -5,6 +5,8 @@ keeps the version it started with (`telephony.urls.VoiceUrls.pinned`)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.flows import queues as flow_queues
@@ -80,12 +82,14 @@ async def trial_flow(session: AsyncSession, *, name: str, draft: bool) -> Flow:
 
 def simulate(
     flow: Flow, *, node: str | None, attempt: int, digits: str, speech: str, staffed: bool,
+    at: dt.datetime | None = None,
 ) -> engine.Outcome:
     """One step of a simulated call, through the engine the webhooks use: the call's start
     (`node` None), or the caller's answer to the menu at `node`. `staffed` False: nobody
-    staffs any queue (their callers go to `no_agents`)."""
+    staffs any queue (their callers go to `no_agents`). `at`: the simulated date and time
+    (without a zone: each hours node's own local time); None: now."""
     nobody = None if staffed else frozenset()
     if node is None:
-        return engine.enter(flow, flow.start, staffed=nobody)
+        return engine.enter(flow, flow.start, staffed=nobody, at=at)
     return engine.answer(flow, node, attempt=attempt, digits=digits, speech=speech,
-                         staffed=nobody)
+                         staffed=nobody, at=at)

@@ -9,12 +9,14 @@ as text the simulator's; neither decides anything.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 
 from callcenter.ivr.flow import (
     Flow,
     HangupNode,
+    HoursNode,
     MenuNode,
     MenuOption,
     QueueNode,
@@ -74,19 +76,33 @@ class Outcome:
     path: list[str] = field(default_factory=list)
 
 
+def _opened(node: HoursNode, at: dt.datetime | None) -> bool:
+    """Whether the node's hours are open at `at` (now when None; a time without a zone is
+    the node's own wall-clock time, as the simulator sets it)."""
+    calendar = node.calendar()
+    when = at or dt.datetime.now(dt.UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=calendar.zone)
+    return calendar.is_open(when)
+
+
 def enter(
     flow: Flow, node_id: str, *, attempt: int = 1, staffed: frozenset[str] | None = None,
-    outcome: Outcome | None = None,
+    outcome: Outcome | None = None, at: dt.datetime | None = None,
 ) -> Outcome:
-    """Reaching `node_id`. `staffed` names the queues somebody staffs now (None: all): a
-    queue node nobody staffs goes straight to its `no_agents` node rather than leave the
-    caller waiting for no one."""
+    """Reaching `node_id` at `at` (now when None). `staffed` names the queues somebody
+    staffs now (None: all): a queue node nobody staffs goes straight to its `no_agents`
+    node rather than leave the caller waiting for no one."""
     outcome = outcome or Outcome()
     node = flow.node(node_id)
-    while isinstance(node, SayNode):
+    while isinstance(node, SayNode | HoursNode):
         outcome.path.append(node_id)
-        outcome.says.append(node.text)
-        node_id, node = node.next, flow.node(node.next)
+        if isinstance(node, SayNode):
+            outcome.says.append(node.text)
+            node_id = node.next
+        else:
+            node_id = node.open if _opened(node, at) else node.closed
+        node = flow.node(node_id)
     outcome.path.append(node_id)
     if isinstance(node, MenuNode):
         outcome.then = Ask(
@@ -98,7 +114,7 @@ def enter(
         )
     elif isinstance(node, QueueNode):
         if staffed is not None and node.queue not in staffed:
-            return enter(flow, node.no_agents, outcome=outcome)
+            return enter(flow, node.no_agents, outcome=outcome, at=at)
         outcome.then = Wait(node=node_id, queue=node.queue)
     elif isinstance(node, VoicemailNode):
         outcome.then = Record(node=node_id, prompt=node.prompt, max_length=node.max_length)
@@ -109,23 +125,23 @@ def enter(
 
 def answer(
     flow: Flow, node_id: str, *, attempt: int, digits: str, speech: str,
-    staffed: frozenset[str] | None = None,
+    staffed: frozenset[str] | None = None, at: dt.datetime | None = None,
 ) -> Outcome:
     """A menu's answer: the chosen option's node; a wrong key or silence asks again (with
     the menu's explanation after a wrong key) until its last attempt, then `no_input`. A
     node that is not a menu (gone from an edited flow) starts the caller over."""
     node = flow.nodes.get(node_id)
     if not isinstance(node, MenuNode):
-        return enter(flow, flow.start, staffed=staffed)
+        return enter(flow, flow.start, staffed=staffed, at=at)
     option = choose(node, digits=digits.strip(), speech=speech.strip())
     if option is not None:
-        return enter(flow, option.next, staffed=staffed)
+        return enter(flow, option.next, staffed=staffed, at=at)
     if attempt >= node.attempts:
-        return enter(flow, node.no_input, staffed=staffed)
+        return enter(flow, node.no_input, staffed=staffed, at=at)
     outcome = Outcome()
     if digits.strip() or speech.strip():
         outcome.says.append(node.invalid)
-    return enter(flow, node_id, attempt=attempt + 1, staffed=staffed, outcome=outcome)
+    return enter(flow, node_id, attempt=attempt + 1, staffed=staffed, outcome=outcome, at=at)
 
 
 def choose(node: MenuNode, *, digits: str, speech: str) -> MenuOption | None:

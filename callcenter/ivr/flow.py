@@ -1,20 +1,25 @@
 """The shape of an IVR flow, and the checks that refuse a broken one before a caller hits it.
 
 A flow is a set of named nodes and a start node. Each node is one step a caller takes:
-hear something (`say`), choose (`menu`), wait for an agent (`queue`), leave a message
-(`voicemail`) or be let go (`hangup`). Flows live as YAML in `ivr/`; the JSON Schema in
+hear something (`say`), choose (`menu`), go one way or another by the opening hours
+(`hours`), wait for an agent (`queue`), leave a message (`voicemail`) or be let go
+(`hangup`). Flows live as YAML in `ivr/`; the JSON Schema in
 `ivr/flow.schema.json` is generated from these models (`json_schema()`; a test keeps the
 file current), for editors that complete and check YAML against a schema.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from callcenter.business_hours import BusinessHours, HoursError
 
 NodeId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
@@ -102,9 +107,35 @@ class HangupNode(_Node):
     text: str = ""
 
 
-Node = Annotated[
-    SayNode | MenuNode | QueueNode | VoicemailNode | HangupNode, Field(discriminator="type")
-]
+class HoursNode(_Node):
+    """Open or closed now: callers go on to `open` inside the weekly hours, else to
+    `closed` (outside them, and all day on a holiday). Hours are written as people say them,
+    in the node's time zone: `mon-fri 09:00-17:00; sat 10:00-14:00` (or `24/7`)."""
+
+    type: Literal["hours"]
+    hours: str = Field(min_length=1, max_length=500)
+    timezone: str = Field(min_length=1, max_length=64)
+    holidays: list[dt.date] = Field(default_factory=list, max_length=366)
+    open: NodeId
+    closed: NodeId
+
+    @model_validator(mode="after")
+    def _readable(self) -> HoursNode:
+        self.calendar()  # HoursError (a ValueError) names the part at fault
+        return self
+
+    def calendar(self) -> BusinessHours:
+        try:
+            zone = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise HoursError(f"{self.timezone!r} is not a time zone (e.g. Europe/London)") from None
+        return BusinessHours.parse(self.hours, zone=zone, holidays=frozenset(self.holidays))
+
+
+AnyNode = SayNode | MenuNode | QueueNode | VoicemailNode | HangupNode | HoursNode
+Node = Annotated[AnyNode, Field(discriminator="type")]
+# Nodes a caller passes through without a word from them (a loop of these never ends).
+PassThrough = SayNode | HoursNode
 
 
 class Flow(_Node):
@@ -125,9 +156,11 @@ class Flow(_Node):
         return self.nodes[node_id]
 
 
-def _targets(node: SayNode | MenuNode | QueueNode | VoicemailNode | HangupNode) -> list[str]:
+def _targets(node: AnyNode) -> list[str]:
     if isinstance(node, SayNode):
         return [node.next]
+    if isinstance(node, HoursNode):
+        return [node.open, node.closed]
     if isinstance(node, MenuNode):
         return [option.next for option in node.options] + [node.no_input]
     if isinstance(node, QueueNode):
@@ -180,15 +213,24 @@ def _queue_problems(flow: Flow, node_id: str, node: QueueNode) -> list[FlowError
 
 
 def _say_loop(flow: Flow, node_id: str) -> FlowError | None:
-    """A chain of `say` nodes that comes back on itself would talk to a caller forever."""
-    seen: list[str] = []
-    current = node_id
-    while isinstance(node := flow.nodes[current], SayNode):
-        if current in seen:
-            return FlowError(current, "say nodes loop back on themselves with no way out")
-        seen.append(current)
-        current = node.next
-    return None
+    """A chain of nodes a caller passes through without answering (`say`, `hours`) that
+    comes back on itself would hold a caller for ever."""
+    path: list[str] = []
+
+    def walk(current: str) -> FlowError | None:
+        node = flow.nodes[current]
+        if not isinstance(node, PassThrough):
+            return None
+        if current in path:
+            return FlowError(current, "say and hours nodes loop back on themselves with no way out")
+        path.append(current)
+        for target in _targets(node):
+            if (found := walk(target)) is not None:
+                return found
+        path.pop()
+        return None
+
+    return walk(node_id)
 
 
 def parse(text: str, *, source: str = "flow") -> Flow:
@@ -220,8 +262,11 @@ def _as_flow_error(error: ValidationError) -> FlowError:
             continue
         loc = [str(part) for part in item["loc"]]
         node = loc[1] if len(loc) > 1 and loc[0] == "nodes" else None
-        field = ".".join(loc[3:] if node else loc) or "flow"
-        found.append(FlowError(node, f"{field}: {item['msg']}"))
+        field = ".".join(loc[3:] if node else loc)
+        if item["type"] == "value_error" and isinstance(raised, ValueError) and not field:
+            found.append(FlowError(node, str(raised)))  # a node's own check says it all
+            continue
+        found.append(FlowError(node, f"{field or 'flow'}: {item['msg']}"))
     return FlowError.of(found)
 
 

@@ -78,6 +78,8 @@ class SimulateIn(BaseModel):
     digits: str = Field(default="", max_length=10, pattern=r"^[0-9*#]*$")
     speech: str = Field(default="", max_length=500)
     staffed: bool = True  # False: nobody staffs any queue
+    # The simulated date and time; without a zone, each hours node's own local time.
+    at: dt.datetime | None = None
 
 
 class StepOut(BaseModel):

@@ -218,7 +218,7 @@ async def simulate(name: str, data: SimulateIn) -> StepOut:
         raise APIError(422, "invalid_flow", f"the flow has no node {data.node!r}")
     return _step(ivr_flows.simulate(
         flow, node=data.node, attempt=data.attempt, digits=data.digits, speech=data.speech,
-        staffed=data.staffed,
+        staffed=data.staffed, at=data.at,
     ))
 
 

@@ -17,6 +17,7 @@ from web import test_browser
 
 from callcenter.accounts.models import Role
 from callcenter.config import Settings
+from ivr.test_engine import HOURS
 from ivr.test_library import CLOSED, SHIPPED
 
 browser = test_browser.browser
@@ -125,3 +126,11 @@ async def test_only_admins_change_flows_and_a_refusal_names_every_problem(
     unknown = await client.post("/api/ivr/flows/default/simulate", headers=headers,
                                 json={"node": "nowhere"})
     assert unknown.status_code == 422
+
+    # The simulated date and time decides an hours node, in the node's own zone.
+    saved = await client.put("/api/ivr/flows/hours/draft", json={"yaml": HOURS}, headers=headers)
+    assert saved.status_code == 200, await saved.get_data(as_text=True)
+    for at, then in (("2026-12-22T10:30:00", "ask"), ("2026-12-25T10:30:00", "end")):
+        tried = await client.post("/api/ivr/flows/hours/simulate", headers=headers,
+                                  json={"at": at})
+        assert (await tried.get_json())["then"] == then, at

@@ -39,7 +39,7 @@ async function step(body) {
   error.hidden = true;
   try {
     show(await callApi("POST", `/api/ivr/flows/${encodeURIComponent(box.dataset.flow)}/simulate`, {
-      draft: call.draft, staffed: call.staffed, ...body,
+      draft: call.draft, staffed: call.staffed, at: call.at, ...body,
     }));
   } catch (failed) {
     error.textContent = failed.message;
@@ -56,7 +56,10 @@ const reply = (fields) => {
 start.addEventListener("submit", (event) => {
   event.preventDefault();
   log.replaceChildren();
-  call = { draft: start.elements.source.value === "draft", staffed: !start.elements.nobody.checked };
+  call = {
+    draft: start.elements.source.value === "draft", staffed: !start.elements.nobody.checked,
+    at: start.elements.at.value || null,
+  };
   step({});
 });
 answer.addEventListener("click", (event) => {
