@@ -143,6 +143,7 @@ def create_app(settings: Settings) -> Quart:
             # Serve anyway: /healthz says the database is down, and `callcenter serve`
             # checked the flow's queues before starting.
             log.error("ivr.flow.queues_unchecked", extra={"error": str(error)})
+        flow_library.forget_parsed()
         try:
             async with transaction(sessionmaker) as session:
                 if await flow_library.ensure_shipped(session, flow=telephony.flow):

@@ -59,7 +59,15 @@ async def incoming_call(
         return response
     log.info("telephony.call.incoming", extra={"call_sid": call.sid})
     flow, urls = await pinned(session, tel, call.flow_version_id)
-    return render.render(flow, flow.start, urls, staffed=await queues.staffed_names(session))
+    outcome = engine.enter(flow, flow.start, staffed=await queues.staffed_names(session))
+    _carry(call, outcome)
+    return render.twiml(flow, outcome, urls)
+
+
+def _carry(call: Call, outcome: engine.Outcome) -> None:
+    """What `set` nodes on the way set, kept on the call for the queue it reaches."""
+    if outcome.fields:
+        call.ivr_fields = engine.merge_fields(call.ivr_fields or {}, outcome.fields)
 
 
 async def pinned(
@@ -88,6 +96,10 @@ async def menu_choice(
         flow, node_id, attempt=attempt, digits=params.get("Digits", ""),
         speech=params.get("SpeechResult", ""), staffed=await queues.staffed_names(session),
     )
+    if outcome.fields:  # read the call only when a set node has something for it
+        call = await calls.get_by_sid(session, sid=params["CallSid"], lock=True)
+        if call is not None:
+            _carry(call, outcome)
     return render.twiml(flow, outcome, urls)
 
 
@@ -191,17 +203,22 @@ async def _enter_queue(
         log.error("routing.queue.missing", extra={"queue": node.queue, "node": node.queue})
         return None
     attributes: dict[str, object] = {"from": call.from_number, "customer_id": call.customer_id}
-    if node.skills:
-        attributes["required_skills"] = list(node.skills)
+    # The node's own requirements, with what the flow's set nodes set on the call.
+    fields = engine.merge_fields(
+        {"priority": node.priority, "skills": list(node.skills),
+         "ticket_priority": node.ticket_priority}, call.ivr_fields or {},
+    )
+    if fields.get("skills"):
+        attributes["required_skills"] = list(fields["skills"])
     if node.language:
         attributes["language"] = node.language
-    if node.ticket_priority:
-        attributes["ticket_priority"] = node.ticket_priority
+    if fields.get("ticket_priority"):
+        attributes["ticket_priority"] = fields["ticket_priority"]
     full = queue.max_size is not None and (
         await tasks.waiting_in(session, queue_id=queue.id) >= queue.max_size
     )
     task = await tasks.create_task(
-        session, channel=TaskChannel.voice, queue=queue, priority=node.priority,
+        session, channel=TaskChannel.voice, queue=queue, priority=fields.get("priority") or 0,
         attributes=attributes, call_id=call.id,
     )
     await escalation.follow(session, tel, task=task, queue=queue)

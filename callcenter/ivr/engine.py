@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from callcenter.ivr.flow import (
     Flow,
@@ -21,6 +22,7 @@ from callcenter.ivr.flow import (
     MenuOption,
     QueueNode,
     SayNode,
+    SetNode,
     VoicemailNode,
 )
 
@@ -74,6 +76,26 @@ class Outcome:
     says: list[str] = field(default_factory=list)
     then: Ask | Wait | Record | End = field(default_factory=End)
     path: list[str] = field(default_factory=list)
+    # What `set` nodes on the way set on the call (`merge_fields` adds them to its own).
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+TICKET_RANKS = ("low", "normal", "high", "urgent")
+
+
+def merge_fields(held: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A call's fields with more set on them: the higher priority and ticket priority,
+    every required skill."""
+    merged = dict(held)
+    if new.get("priority") is not None:
+        merged["priority"] = max(merged.get("priority") or 0, new["priority"])
+    if new.get("skills"):
+        merged["skills"] = sorted({*merged.get("skills", []), *new["skills"]})
+    if new.get("ticket_priority"):
+        ranks = [TICKET_RANKS.index(p) for p in (merged.get("ticket_priority"),
+                                                new["ticket_priority"]) if p]
+        merged["ticket_priority"] = TICKET_RANKS[max(ranks)]
+    return merged
 
 
 def _opened(node: HoursNode, at: dt.datetime | None) -> bool:
@@ -95,10 +117,14 @@ def enter(
     node rather than leave the caller waiting for no one."""
     outcome = outcome or Outcome()
     node = flow.node(node_id)
-    while isinstance(node, SayNode | HoursNode):
+    while isinstance(node, SayNode | HoursNode | SetNode):
         outcome.path.append(node_id)
         if isinstance(node, SayNode):
             outcome.says.append(node.text)
+            node_id = node.next
+        elif isinstance(node, SetNode):
+            outcome.fields = merge_fields(outcome.fields, node.model_dump(
+                include={"priority", "skills", "ticket_priority"}))
             node_id = node.next
         else:
             node_id = node.open if _opened(node, at) else node.closed

@@ -2,8 +2,8 @@
 
 A flow is a set of named nodes and a start node. Each node is one step a caller takes:
 hear something (`say`), choose (`menu`), go one way or another by the opening hours
-(`hours`), wait for an agent (`queue`), leave a message (`voicemail`) or be let go
-(`hangup`). Flows live as YAML in `ivr/`; the JSON Schema in
+(`hours`), mark the call for routing (`set`), wait for an agent (`queue`), leave a
+message (`voicemail`) or be let go (`hangup`). Flows live as YAML in `ivr/`; the JSON Schema in
 `ivr/flow.schema.json` is generated from these models (`json_schema()`; a test keeps the
 file current), for editors that complete and check YAML against a schema.
 """
@@ -132,10 +132,23 @@ class HoursNode(_Node):
         return BusinessHours.parse(self.hours, zone=zone, holidays=frozenset(self.holidays))
 
 
-AnyNode = SayNode | MenuNode | QueueNode | VoicemailNode | HangupNode | HoursNode
+class SetNode(_Node):
+    """Set fields on the call for the queue it reaches later: "press 9 if your shop is
+    down" can lead here to make the caller urgent in the same support queue. `priority`
+    raises the task's (never lowers it), `skills` are required of the agent besides the
+    queue node's own, `ticket_priority` raises the ticket's."""
+
+    type: Literal["set"]
+    priority: int | None = Field(default=None, ge=0, le=100)
+    skills: list[SkillName] = []
+    ticket_priority: Literal["low", "normal", "high", "urgent"] | None = None
+    next: NodeId
+
+
+AnyNode = SayNode | MenuNode | QueueNode | VoicemailNode | HangupNode | HoursNode | SetNode
 Node = Annotated[AnyNode, Field(discriminator="type")]
 # Nodes a caller passes through without a word from them (a loop of these never ends).
-PassThrough = SayNode | HoursNode
+PassThrough = SayNode | HoursNode | SetNode
 
 
 class Flow(_Node):
@@ -157,7 +170,7 @@ class Flow(_Node):
 
 
 def _targets(node: AnyNode) -> list[str]:
-    if isinstance(node, SayNode):
+    if isinstance(node, SayNode | SetNode):
         return [node.next]
     if isinstance(node, HoursNode):
         return [node.open, node.closed]
@@ -222,7 +235,9 @@ def _say_loop(flow: Flow, node_id: str) -> FlowError | None:
         if not isinstance(node, PassThrough):
             return None
         if current in path:
-            return FlowError(current, "say and hours nodes loop back on themselves with no way out")
+            return FlowError(
+                current, "say, hours and set nodes loop back on themselves with no way out"
+            )
         path.append(current)
         for target in _targets(node):
             if (found := walk(target)) is not None:

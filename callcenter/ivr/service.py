@@ -181,6 +181,12 @@ def published_version(*, number: str, default: str) -> Any:
     return func.coalesce(routed, fallback)
 
 
+def forget_parsed() -> None:
+    """Drop the parsed versions this process keeps: an app starting on a database (ids
+    are per database, and a test suite opens many) reads its versions afresh."""
+    _PARSED.clear()
+
+
 async def flow_of_version(session: AsyncSession, *, version_id: int) -> Flow | None:
     """The flow of a published version (read once per process)."""
     found = _PARSED.get(version_id)

@@ -86,6 +86,9 @@ class Call(CreatedAtMixin, Base):
     # The IVR flow version the call started with (`ivr_flow_version.id`; versions are never
     # deleted): it hears that version to its end.
     flow_version_id: Mapped[int | None]
+    # What the IVR's `set` nodes set on the call (priority, required skills, ticket
+    # priority), kept by CallSid for the queue it reaches.
+    ivr_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     started_at: Mapped[dt.datetime]
     answered_at: Mapped[dt.datetime | None]
     connected_at: Mapped[dt.datetime | None]

@@ -129,3 +129,48 @@ def test_validate_names_the_file_line_node_and_reason_of_every_problem():
         f"flow.yaml:{menu_line}: node 'main_menu': goes to 'bill', which does not exist")
     assert found[1].startswith("flow.yaml:") and "node 'support': goes to 'nowhere'" in found[1]
     assert report(SHIPPED, source="flow.yaml") == []
+
+
+# "Press 9 if your shop is down": marked urgent, then the same support queue.
+MARKED = SHIPPED.replace(
+    '{digits: "9", words: [down, outage, emergency], next: urgent}',
+    '{digits: "9", words: [down, outage, emergency], next: shop_down}',
+) + """
+  shop_down:
+    type: set
+    priority: 90
+    skills: [outages]
+    ticket_priority: urgent
+    next: support
+"""
+
+
+async def test_a_set_node_marks_the_call_for_the_queue_it_reaches(
+    client: QuartClient, settings: Settings, db_session: AsyncSession
+):
+    from builders import make_agent
+
+    from callcenter.routing.models import Task
+
+    await make_agent(db_session, skills={"outages": 5})
+    await db_session.commit()
+    await _incoming(client, settings, call_sid())
+    await _publish(db_session, MARKED, "shop-down callers are urgent in support")
+    sid = call_sid()
+    twiml = await _incoming(client, settings, sid)
+    chosen = await post_signed(client, settings, _gather(twiml), voice_params(
+        settings, sid=sid, status="in-progress", Digits="9"))
+    body = await chosen.get_data(as_text=True)
+    assert ">support</Enqueue>" in body
+    wait = unescape(re.search(r'waitUrl="([^"]+)"', body).group(1))
+    waited = await post_signed(client, settings, "/" + wait.split("/", 3)[3], voice_params(
+        settings, sid=sid, status="in-progress", QueueSid="QU" + "1" * 32))
+    assert waited.status_code == 200
+    await db_session.rollback()
+    task = await db_session.scalar(select(Task))
+    assert task is not None and task.priority == 90
+    assert task.attributes["required_skills"] == ["outages"]
+    assert task.attributes["ticket_priority"] == "urgent"
+    call = await db_session.scalar(select(Call).where(Call.sid == sid))
+    assert call is not None and call.ivr_fields == {
+        "priority": 90, "skills": ["outages"], "ticket_priority": "urgent"}
