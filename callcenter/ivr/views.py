@@ -5,6 +5,9 @@ node and reason."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from quart import Blueprint, Response, render_template, request
 from quart_schema import hide, tag_blueprint, validate_request, validate_response
 
@@ -37,8 +40,13 @@ tag_blueprint(bp, ["ivr"])
 _NAME = "<string(maxlength=63):name>"
 
 
-def _refused(error: FlowError) -> APIError:
-    return APIError(422, "invalid_flow", "; ".join(str(p) for p in error.problems))
+@contextlib.contextmanager
+def _refusing() -> Iterator[None]:
+    """A refused flow as a 422 naming every problem's node and reason."""
+    try:
+        yield
+    except FlowError as error:
+        raise APIError(422, "invalid_flow", "; ".join(str(p) for p in error.problems)) from None
 
 
 def _me() -> int:
@@ -108,11 +116,9 @@ async def save_draft(name: str, data: DraftIn) -> FlowOut:
     """Save the flow's draft from YAML (made, if no flow has the name yet). 422 naming
     each problem's node and reason when it is not a valid flow; callers meet it only once
     it is published."""
-    try:
+    with _refusing():
         saved = await ivr_flows.import_yaml(db(), text=data.yaml, source="the draft",
                                             user_id=_me())
-    except FlowError as error:
-        raise _refused(error) from None
     if saved.name != name:
         raise APIError(422, "invalid_flow", f"the YAML's name is {saved.name!r}, not {name!r}")
     return await _out(saved)
@@ -132,10 +138,8 @@ async def publish(name: str, data: PublishIn) -> tuple[VersionOut, int]:
     the IVR keep theirs. 422 when the draft is invalid or names a queue that does not
     exist."""
     await _flow_or_404(name)
-    try:
+    with _refusing():
         version = await ivr_flows.publish(db(), name=name, note=data.note, user_id=_me())
-    except FlowError as error:
-        raise _refused(error) from None
     return VersionOut.of(version, live_id=version.id), 201
 
 
@@ -151,10 +155,8 @@ async def publish(name: str, data: PublishIn) -> tuple[VersionOut, int]:
 async def rollback(name: str, data: RollbackIn) -> tuple[VersionOut, int]:
     """Publish an earlier version again, as the newest version."""
     await _flow_or_404(name)
-    try:
+    with _refusing():
         version = await ivr_flows.rollback(db(), name=name, number=data.version, user_id=_me())
-    except FlowError as error:
-        raise _refused(error) from None
     return VersionOut.of(version, live_id=version.id), 201
 
 
@@ -210,10 +212,8 @@ async def simulate(name: str, data: SimulateIn) -> StepOut:
     start it (no `node`), then answer each menu. Nothing is recorded. 422 when the draft
     is not a valid flow."""
     await _flow_or_404(name)
-    try:
+    with _refusing():
         flow = await ivr_flows.trial_flow(db(), name=name, draft=data.draft)
-    except FlowError as error:
-        raise _refused(error) from None
     if data.node is not None and data.node not in flow.nodes:
         raise APIError(422, "invalid_flow", f"the flow has no node {data.node!r}")
     return _step(ivr_flows.simulate(
