@@ -64,15 +64,16 @@ def _identity(visitor: ChatVisitor, about: About, *, region: str) -> tuple[Ident
     return IdentityKind.chat, visitor.public_id
 
 
-async def _link(session: AsyncSession, customer_id: int, kind: IdentityKind, value: str) -> None:
+async def _link(
+    session: AsyncSession, customer_id: int, kind: IdentityKind, value: str, *, region: str
+) -> None:
     """The customer is recognised by this identity from now on, unless another customer
     already is (then the two stay apart: an agent merges them if they are one person)."""
     if await customers.find_by_identity(session, kind=kind, value=value) is None:
         customer = await customers.get(session, customer_id=customer_id)
         assert customer is not None
-        # Already normalised (an E.164 number, a chat id): no region is needed to read it.
         await customers.add_identity(session, customer=customer, kind=kind, value=value,
-                                     region="US")
+                                     region=region)
 
 
 async def _queue(session: AsyncSession, name: str) -> Any:
@@ -123,11 +124,12 @@ async def start(
     event = landed.event
     ticket = await tickets.get_ticket(session, ticket_id=event.ticket_id)
     assert ticket is not None
-    await _link(session, ticket.requester_id, IdentityKind.chat, visitor.public_id)
+    await _link(session, ticket.requester_id, IdentityKind.chat, visitor.public_id,
+                region=region)
     if about.phone and kind == IdentityKind.email:
         number = phones.to_e164(about.phone, region=region)
         if number is not None:
-            await _link(session, ticket.requester_id, IdentityKind.phone, number)
+            await _link(session, ticket.requester_id, IdentityKind.phone, number, region=region)
     visitor.customer_id = ticket.requester_id
     if name:
         visitor.name = name
@@ -233,6 +235,7 @@ async def close(
 
 async def leave_message(
     session: AsyncSession, *, visitor: ChatVisitor, about: About, body: str, message_id: str,
+    region: str,
 ) -> TicketEvent | None:
     """Nobody is online: the visitor's message becomes an email-channel ticket, answered by
     email. None when the sender is blocklisted."""
@@ -250,7 +253,8 @@ async def leave_message(
     if landed.event is not None:
         ticket = await tickets.get_ticket(session, ticket_id=landed.event.ticket_id)
         assert ticket is not None
-        await _link(session, ticket.requester_id, IdentityKind.chat, visitor.public_id)
+        await _link(session, ticket.requester_id, IdentityKind.chat, visitor.public_id,
+                    region=region)
         visitor.customer_id = ticket.requester_id
     return landed.event
 

@@ -240,7 +240,7 @@ async def _handle(conn: _Visitor, frame: dict[str, Any]) -> None:
         elif kind == "leave":
             left = await chat_flow.leave_message(
                 session, visitor=visitor, about=_about(frame), body=_text(frame, limit),
-                message_id=_message_id(frame),
+                message_id=_message_id(frame), region=app.settings.phone_region,
             )
             reply = {"type": "left", "ok": left is not None}
         elif kind == "end":
@@ -361,6 +361,11 @@ class ChatOut(BaseModel):
     ticket_id: int
     status: str
 
+    @classmethod
+    def of(cls, conversation: Any) -> ChatOut:
+        return cls(id=conversation.id, ticket_id=conversation.ticket_id,
+                   status=conversation.status.value)
+
 
 async def _conversation(conversation_id: int) -> Any:
     return await api.found(
@@ -386,8 +391,7 @@ async def agent_typing(conversation_id: int, data: TypingIn) -> ChatOut:
         "conversation_id": conversation.id, "ticket_id": conversation.ticket_id,
         "who": "agent", "on": data.on, "name": chat_flow.first_name(user),
     })])
-    return ChatOut(id=conversation.id, ticket_id=conversation.ticket_id,
-                   status=conversation.status.value)
+    return ChatOut.of(conversation)
 
 
 @api_bp.post("/api/chats/<int:conversation_id>/close")
@@ -403,6 +407,5 @@ async def close_chat(conversation_id: int) -> ChatOut:
     conversation = await _conversation(conversation_id)
     if not await chat_flow.close(db(), state().telephony, conversation, by="agent"):
         raise APIError(409, "chat_ended", "This chat has ended already.")
-    return ChatOut(id=conversation.id, ticket_id=conversation.ticket_id,
-                   status=conversation.status.value)
+    return ChatOut.of(conversation)
 
